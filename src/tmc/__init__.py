@@ -1,0 +1,1 @@
+"""TMC: a secure, multi-tenant business SMS platform."""

@@ -1,0 +1,3 @@
+from tmc.cli import main
+
+main()

@@ -1,0 +1,105 @@
+"""Client organisations, the packages they buy and their credit ledger."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Self, TypeVar
+
+from django.db import models
+
+if TYPE_CHECKING:
+    from tmc.identity.models import User
+
+
+class Package(models.Model):
+    """A product a client buys: a block of message credits."""
+
+    name = models.CharField(max_length=80, unique=True)
+    credits = models.PositiveIntegerField(help_text="Credits added on purchase.")
+
+    class Meta:
+        ordering = ["credits"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Organisation(models.Model):
+    """A client account: the tenant every piece of client data belongs to."""
+
+    name = models.CharField(max_length=120)
+    package = models.ForeignKey(
+        Package, null=True, blank=True, on_delete=models.PROTECT
+    )
+    # Changed only by credits_add / credits_debit with conditional UPDATEs.
+    credit_balance = models.IntegerField(default=0)
+    default_region = models.CharField(
+        max_length=2,
+        default="GB",
+        help_text="Region used for numbers written without a country code.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(credit_balance__gte=0),
+                name="organisation_credit_balance_not_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CreditLedgerEntry(models.Model):
+    """One change to an organisation's credit balance, with its reason."""
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "Package purchase"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        MESSAGE = "message", "Message sent"
+        REFUND = "refund", "Refund"
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="ledger"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.IntegerField(help_text="Positive adds credit, negative spends.")
+    balance_after = models.IntegerField()
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.amount:+d} credits: {self.reason}"
+
+
+_Owned = TypeVar("_Owned", bound=models.Model)
+
+
+class OrganisationScopedQuerySet(models.QuerySet[_Owned]):
+    """The one way client data is read: always within one organisation."""
+
+    def for_organisation(self, organisation: Organisation) -> Self:
+        return self.filter(organisation=organisation)
+
+    def for_user(self, user: User) -> Self:
+        return self.for_organisation(user.organisation)
+
+
+class OrganisationOwned(models.Model):
+    """Base for every model that holds one organisation's data.
+
+    Views never call ``objects.get`` on these; they go through
+    ``tmc.accounts.scoping.get_for_user_or_404`` or ``objects.for_user``.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT)
+
+    objects = OrganisationScopedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True

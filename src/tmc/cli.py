@@ -1,0 +1,68 @@
+"""The ``tmc`` command: TMC's own commands, and Django's behind ``manage``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from tmc.lib import env, keys
+
+USAGE = """\
+usage: tmc COMMAND [options]
+
+commands:
+  init             create TMC_HOME, its secrets and the database (safe to repeat)
+  demo             init, seed a demo organisation, run web + worker + simulator
+  serve            serve the web app and API with uvicorn
+  worker           run the background worker (sending, delivery reports)
+  create-account   open a client organisation with its Controller
+  manage ARGS      run a Django management command
+
+Run `tmc COMMAND --help` for a command's options.
+"""
+
+COMMANDS = {
+    "init": "init",
+    "demo": "demo",
+    "serve": "serve",
+    "worker": "run_huey",
+    "create-account": "create_account",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in {"-h", "--help", "help"}:
+        sys.stdout.write(USAGE)
+        sys.exit(0 if args else 2)
+
+    name, rest = args[0], args[1:]
+    if name == "manage":
+        django_args = rest or ["help"]
+    elif name in COMMANDS:
+        django_args = [COMMANDS[name], *rest]
+    else:
+        sys.stderr.write(f"tmc: unknown command {name!r}\n\n{USAGE}")
+        sys.exit(2)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tmc.settings")
+    if name == "demo":
+        # The demo serves plain HTTP on loopback, where secure-only cookies
+        # would make logging in impossible.
+        os.environ.setdefault("TMC_DEBUG", "1")
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        if name in {"init", "demo"}:
+            keys.ensure_secrets(env.read_home())
+        from django.conf import settings
+
+        settings.INSTALLED_APPS  # noqa: B018  (load settings now, fail clearly)
+    except (ImproperlyConfigured, env.ConfigurationError) as exc:
+        sys.stderr.write(f"tmc: configuration error: {exc}\n")
+        sys.exit(2)
+
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["tmc", *django_args])

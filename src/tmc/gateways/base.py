@@ -1,0 +1,53 @@
+"""The interface every gateway provider adapter implements.
+
+An adapter turns a ``Submission`` into a provider message id, or raises
+``GatewayError``. Delivery reports and inbound texts flow the other way, into
+``tmc.gateways.services``, whichever transport the provider uses (the
+simulator's task queue, SMPP deliver_sm, or an HTTP callback).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from tmc.lib.segments import Encoding
+
+
+class DeliveryState(StrEnum):
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Submission:
+    message_id: int
+    sender: str
+    recipient: str
+    body: str
+    encoding: Encoding
+    parts: int
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    provider_message_id: str
+
+
+class GatewayError(Exception):
+    """The provider refused or could not take the submission.
+
+    ``permanent`` says whether trying again could help.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class Gateway(Protocol):
+    name: str
+
+    def submit(self, submission: Submission) -> SubmitResult: ...

@@ -1,0 +1,89 @@
+"""What arrives from gateway providers: delivery reports and inbound texts."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from tmc.gateways.base import DeliveryState
+from tmc.messaging.models import InboundMessage, Message
+
+logger = logging.getLogger(__name__)
+
+_REPORTABLE = [Message.Status.SUBMITTING, Message.Status.SUBMITTED]
+
+
+def delivery_report_receive(
+    *,
+    gateway: str,
+    provider_message_id: str,
+    state: DeliveryState,
+    reason: str = "",
+) -> Message | None:
+    """Record a delivery report; return the message, or None if unknown.
+
+    A report can overtake the submit response that carries the provider id
+    (providers answer on separate connections), so a message still marked
+    submitting accepts it. Reports for a message already final change nothing,
+    which makes a repeated report harmless.
+    """
+    new_status = (
+        Message.Status.DELIVERED
+        if state is DeliveryState.DELIVERED
+        else Message.Status.FAILED
+    )
+    with transaction.atomic():
+        updated = Message.objects.filter(
+            gateway=gateway,
+            provider_message_id=provider_message_id,
+            status__in=_REPORTABLE,
+        ).update(
+            status=new_status,
+            completed_at=timezone.now(),
+            failure_reason=reason[:200],
+        )
+        message = Message.objects.filter(
+            gateway=gateway, provider_message_id=provider_message_id
+        ).first()
+    if message is None:
+        logger.warning(
+            "delivery report for unknown message gateway=%s provider_id=%s",
+            gateway,
+            provider_message_id,
+        )
+    elif updated:
+        logger.info("message %s id=%s", new_status, message.pk)
+    return message
+
+
+def inbound_receive(
+    *, gateway: str, sender: str, recipient: str, body: str
+) -> InboundMessage:
+    """Store a text from a handset, attributed to the last conversation.
+
+    The reply belongs to the organisation that most recently sent to that
+    handset from the number it replied to. Matching replies to the exact
+    question that caused them is Boomerang's work, built on top of this.
+    """
+    last_sent = (
+        Message.objects.filter(recipient=sender, sender=recipient)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    inbound = InboundMessage.objects.create(
+        organisation=last_sent.organisation if last_sent else None,
+        gateway=gateway,
+        sender=sender,
+        recipient=recipient,
+        body=body,
+        in_reply_to=last_sent,
+    )
+    logger.info(
+        "inbound received id=%s organisation_id=%s matched=%s",
+        inbound.pk,
+        inbound.organisation_id,
+        last_sent is not None,
+    )
+    return inbound

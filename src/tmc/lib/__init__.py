@@ -1,0 +1,1 @@
+"""Code that does not depend on Django: configuration, numbers, segments, keys."""

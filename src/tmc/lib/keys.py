@@ -1,0 +1,71 @@
+"""Secrets that live in TMC_HOME: the web signing key and the master key.
+
+They are generated once by ``tmc init`` with owner-only permissions and are
+never printed, logged or stored in the database. The master key wraps the
+per-organisation data keys used for encryption at rest.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+# File names, not secrets.
+SECRET_KEY_FILE = "secret_key"  # noqa: S105  # nosec B105
+MASTER_KEY_FILE = "master.key"
+MASTER_KEY_BYTES = 32  # AES-256
+
+
+class MissingSecretError(Exception):
+    """A secret that ``tmc init`` creates is not in TMC_HOME."""
+
+
+def _write_private(path: Path, content: str) -> None:
+    # O_EXCL so that two processes initialising at once cannot overwrite a key
+    # the other has already started using; mode 0600 from the first byte.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(content + "\n")
+
+
+def ensure_secrets(home: Path) -> list[str]:
+    """Create the missing secrets in ``home``; return the names created."""
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    created = []
+    generators: dict[str, Callable[[], str]] = {
+        SECRET_KEY_FILE: lambda: secrets.token_urlsafe(50),
+        MASTER_KEY_FILE: lambda: base64.b64encode(
+            secrets.token_bytes(MASTER_KEY_BYTES)
+        ).decode("ascii"),
+    }
+    for name, generate in generators.items():
+        path = home / name
+        if path.exists():
+            continue
+        try:
+            _write_private(path, generate())
+        except FileExistsError:
+            continue
+        created.append(name)
+    return created
+
+
+def read_secret(home: Path, name: str) -> str:
+    path = home / name
+    try:
+        value = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError as exc:
+        raise MissingSecretError(
+            f"{path} does not exist: run `tmc init` to create the secrets"
+        ) from exc
+    if not value:
+        raise MissingSecretError(f"{path} is empty: remove it and run `tmc init`")
+    if path.stat().st_mode & 0o077:
+        raise MissingSecretError(
+            f"{path} is readable by other users: run `chmod 600 {path}`"
+        )
+    return value

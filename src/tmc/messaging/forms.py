@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from tmc.identity.models import User
+from tmc.messaging.models import SenderId
+
+
+class ComposeForm(forms.Form):
+    recipient = forms.CharField(
+        label="To",
+        max_length=32,
+        help_text="A mobile number, e.g. 07400 123456 or +33 6 12 34 56 78.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "inputmode": "tel", "autofocus": True}
+        ),
+    )
+    sender = forms.ChoiceField(label="From")
+    body = forms.CharField(
+        label="Message",
+        strip=False,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        senders = SenderId.objects.for_user(user).filter(is_approved=True)
+        field = self.fields["sender"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(s.value, s.value) for s in senders]

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from tmc.accounts.scoping import get_for_user_or_404
+from tmc.identity.models import User
+from tmc.lib.segments import count_segments
+from tmc.messaging.forms import ComposeForm
+from tmc.messaging.models import Message
+from tmc.messaging.services import message_send
+
+HISTORY_PAGE_SIZE = 50
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def compose(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = ComposeForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            message = message_send(
+                user=user,
+                recipient=form.cleaned_data["recipient"],
+                body=form.cleaned_data["body"],
+                sender=form.cleaned_data["sender"],
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field, error)
+        else:
+            flash.success(request, f"Message {message.pk} queued for sending.")
+            return redirect("messaging:history")
+
+    body = form.data.get("body", "") if form.is_bound else ""
+    return render(
+        request,
+        "messaging/compose.html",
+        {"form": form, "segments": count_segments(str(body))},
+    )
+
+
+@login_required
+@require_POST
+def segments(request: HttpRequest) -> HttpResponse:
+    """Answer the compose page's live count as the author types."""
+    return render(
+        request,
+        "messaging/segments_info.html",
+        {"segments": count_segments(request.POST.get("body", ""))},
+    )
+
+
+@login_required
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    recent = list(
+        Message.objects.for_user(user).select_related("created_by")[:HISTORY_PAGE_SIZE]
+    )
+    context = {
+        "messages_list": recent,
+        "still_moving": any(not m.is_final for m in recent),
+    }
+    template = (
+        "messaging/message_list.html"
+        if request.htmx  # type: ignore[attr-defined]
+        else "messaging/history.html"
+    )
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = get_for_user_or_404(Message, _user(request), pk=message_id)
+    return render(request, "messaging/detail.html", {"message": message})

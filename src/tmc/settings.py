@@ -1,0 +1,274 @@
+"""Django settings for TMC, read from TMC_* environment variables.
+
+Every setting has a safe default for the embedded set-up (SQLite, local Huey,
+the gateway simulator); production is the default mode, so secure cookies,
+HTTPS redirects and no debug pages apply unless TMC_DEBUG says otherwise.
+A value that cannot work stops the process here with a clear message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from tmc.lib import env, keys
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _database(url: str, home: Path) -> dict[str, Any]:
+    if not url:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(home / "tmc.sqlite3"),
+            # WAL lets the web and worker processes read while one writes;
+            # IMMEDIATE transactions take the write lock up front instead of
+            # failing with "database is locked" when a read upgrades.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    scheme = urlsplit(url).scheme
+    if scheme not in {"postgres", "postgresql", "sqlite"}:
+        raise env.ConfigurationError(
+            f"TMC_DATABASE_URL scheme {scheme!r} is not supported; "
+            "use postgres://user@host:port/name or sqlite:///path"
+        )
+    try:
+        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60))
+    except ValueError as exc:
+        raise env.ConfigurationError(f"TMC_DATABASE_URL is not usable: {exc}") from exc
+    if scheme.startswith("postgres"):
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def _email(url: str, home: Path) -> dict[str, Any]:
+    if not url:
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(home / "mail"),
+        }
+    parts = urlsplit(url)
+    if parts.scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if parts.scheme == "file":
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": unquote(parts.path),
+        }
+    if parts.scheme in {"smtp", "smtps", "smtp+tls"}:
+        if not parts.hostname:
+            raise env.ConfigurationError("TMC_EMAIL_URL needs a host name")
+        options = parse_qs(parts.query)
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": parts.hostname,
+            "EMAIL_PORT": parts.port or (465 if parts.scheme == "smtps" else 587),
+            "EMAIL_HOST_USER": unquote(parts.username or ""),
+            "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+            "EMAIL_USE_SSL": parts.scheme == "smtps",
+            "EMAIL_USE_TLS": parts.scheme == "smtp+tls",
+            "DEFAULT_FROM_EMAIL": options.get("from", ["tmc@localhost"])[0],
+        }
+    raise env.ConfigurationError(
+        f"TMC_EMAIL_URL scheme {parts.scheme!r} is not supported; use "
+        "smtp://, smtps://, smtp+tls://, file:///path or console:"
+    )
+
+
+def _huey(redis_url: str, home: Path) -> dict[str, Any]:
+    common = {"name": env.read_str("TMC_QUEUE_NAME", "tmc"), "immediate": False}
+    if redis_url:
+        return {
+            **common,
+            "huey_class": "huey.PriorityRedisHuey",
+            "connection": {"url": redis_url},
+            "consumer": {"workers": 4, "worker_type": "thread"},
+        }
+    return {
+        **common,
+        "huey_class": "huey.SqliteHuey",
+        "filename": str(home / "queue.sqlite3"),
+        "consumer": {"workers": 2, "worker_type": "thread"},
+    }
+
+
+try:
+    TMC_HOME = env.read_home()
+    DEBUG = env.read_bool("TMC_DEBUG", default=False)
+    SECRET_KEY = keys.read_secret(TMC_HOME, keys.SECRET_KEY_FILE)
+    TMC_MASTER_KEY_PATH = TMC_HOME / keys.MASTER_KEY_FILE
+
+    ALLOWED_HOSTS = env.read_list("TMC_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+    if not ALLOWED_HOSTS:
+        raise env.ConfigurationError("TMC_ALLOWED_HOSTS names no host")
+    CSRF_TRUSTED_ORIGINS = env.read_list("TMC_CSRF_TRUSTED_ORIGINS", [])
+
+    DATABASES = {"default": _database(env.read_str("TMC_DATABASE_URL"), TMC_HOME)}
+
+    TMC_REDIS_URL = env.read_str("TMC_REDIS_URL")
+    if TMC_REDIS_URL and urlsplit(TMC_REDIS_URL).scheme not in {
+        "redis",
+        "rediss",
+        "unix",
+    }:
+        raise env.ConfigurationError(
+            "TMC_REDIS_URL must start with redis://, rediss:// or unix://"
+        )
+    HUEY = _huey(TMC_REDIS_URL, TMC_HOME)
+    if TMC_REDIS_URL:
+        CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": TMC_REDIS_URL,
+            }
+        }
+
+    # Production is the default: cookies only over TLS and plain HTTP
+    # redirected, unless a TLS-terminating proxy already redirects.
+    SESSION_COOKIE_SECURE = not DEBUG
+    CSRF_COOKIE_SECURE = not DEBUG
+    SECURE_SSL_REDIRECT = not DEBUG and env.read_bool("TMC_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env.read_int("TMC_HSTS_SECONDS", 0, minimum=0)
+    # Joining the browsers' preload list is hard to undo, so it is the
+    # operator's explicit choice rather than a consequence of enabling HSTS.
+    SECURE_HSTS_PRELOAD = env.read_bool("TMC_HSTS_PRELOAD", default=False)
+    if env.read_bool("TMC_BEHIND_TLS_PROXY", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+    TMC_DEFAULT_REGION = env.read_str("TMC_DEFAULT_REGION", "GB").upper()
+    TMC_MAX_PARTS = env.read_int("TMC_MAX_PARTS", 6, minimum=1)
+    TMC_GATEWAY = env.read_str("TMC_GATEWAY", "simulator")
+    TMC_SIMULATOR_REPORT_DELAY = env.read_float(
+        "TMC_SIMULATOR_REPORT_DELAY", 2.0, minimum=0.0, maximum=3600.0
+    )
+    TMC_SIMULATOR_FAILURE_RATE = env.read_float(
+        "TMC_SIMULATOR_FAILURE_RATE", 0.0, minimum=0.0, maximum=1.0
+    )
+
+    _mail = _email(env.read_str("TMC_EMAIL_URL"), TMC_HOME)
+    EMAIL_BACKEND = _mail.pop("EMAIL_BACKEND")
+    EMAIL_FILE_PATH = _mail.pop("EMAIL_FILE_PATH", str(TMC_HOME / "mail"))
+    EMAIL_HOST = _mail.pop("EMAIL_HOST", "localhost")
+    EMAIL_PORT = _mail.pop("EMAIL_PORT", 25)
+    EMAIL_HOST_USER = _mail.pop("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = _mail.pop("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_SSL = _mail.pop("EMAIL_USE_SSL", False)
+    EMAIL_USE_TLS = _mail.pop("EMAIL_USE_TLS", False)
+    DEFAULT_FROM_EMAIL = _mail.pop("DEFAULT_FROM_EMAIL", "tmc@localhost")
+except (env.ConfigurationError, keys.MissingSecretError) as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "huey.contrib.djhuey",
+    "tmc.accounts",
+    "tmc.identity",
+    "tmc.messaging",
+    "tmc.gateways",
+    "tmc.gateways.simulator",
+    "tmc.ops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "tmc.accounts.middleware.OrganisationMiddleware",
+]
+
+ROOT_URLCONF = "tmc.urls"
+ASGI_APPLICATION = "tmc.asgi.application"
+WSGI_APPLICATION = "tmc.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "identity.User"
+LOGIN_URL = "identity:login"
+LOGIN_REDIRECT_URL = "accounts:dashboard"
+LOGOUT_REDIRECT_URL = "identity:login"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation."
+        "UserAttributeSimilarityValidator"
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 8},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "tmc.identity.validators.LettersAndDigitsValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "Europe/London"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = TMC_HOME / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The consumer installs its own handler on "huey"; not propagating
+        # keeps each line from being printed twice.
+        "huey": {"level": "INFO", "propagate": False},
+    },
+}
