@@ -33,6 +33,10 @@ def _database(url: str, home: Path) -> dict[str, Any]:
                 "timeout": 20,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # A file, not Django's shared in-memory database, for tests too:
+            # the worker's threads then wait for locks as in production
+            # instead of failing at once with "table is locked".
+            "TEST": {"NAME": str(home / "test-tmc.sqlite3")},
         }
     scheme = urlsplit(url).scheme
     if scheme not in {"postgres", "postgresql", "sqlite"}:

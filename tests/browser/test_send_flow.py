@@ -1,0 +1,101 @@
+"""A person logs in, composes a text and watches it reach "Delivered".
+
+Drives Debian's Chromium through Playwright against a live server and a real
+worker. Skips where Chromium is missing, unless TMC_REQUIRE_BROWSER=1 says
+the browser tests must run (as in CI).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tmc.messaging.models import Message
+from tmc.testing import PASSWORD, Tenant
+
+CHROMIUM = Path(os.environ.get("TMC_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        message = f"Chromium not found at {CHROMIUM}"
+        if os.environ.get("TMC_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{message}, and TMC_REQUIRE_BROWSER=1")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    # The live server speaks plain HTTP; production cookies are TLS-only.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    # Playwright's sync API runs an event loop in this thread; the ORM calls
+    # the test makes between browser steps are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        context = browser.new_context()
+        context.set_default_timeout(15_000)
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def test_log_in_compose_and_see_it_delivered(
+    page: Any,
+    live_server: Any,
+    huey_worker: None,
+    tenant_a: Tenant,
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect
+
+    settings.TMC_SIMULATOR_REPORT_DELAY = 1.0
+
+    page.goto(live_server.url)
+    expect(page).to_have_title("Log in · TMC")
+    page.get_by_label("Username").fill(tenant_a.user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Acme")).to_be_visible()
+
+    page.get_by_role("link", name="Send a text").first.click()
+    page.get_by_label("To").fill("07400 123456")
+    body = page.get_by_label("Message")
+    body.press_sequentially("Shift at 9€ tomorrow?")
+    info = page.locator("#segment-info")
+    expect(info).to_contain_text("GSM-7")
+    expect(info).to_contain_text("21 characters")
+    body.press_sequentially(" ✓")
+    expect(info).to_contain_text("UCS-2")
+    page.screenshot(path=str(tmp_path / "compose.png"))
+    page.get_by_role("button", name="Send").click()
+
+    expect(page.get_by_role("heading", name="Sent messages")).to_be_visible()
+    message = Message.objects.get()
+    row = page.locator(f"#message-{message.pk}")
+    expect(row).to_contain_text("+44 7400 1")
+    expect(row.get_by_test_id("status")).to_have_text("Delivered", timeout=20_000)
+    page.screenshot(path=str(tmp_path / "delivered.png"))
+    message.refresh_from_db()
+    assert message.encoding == "UCS-2"
+    assert message.body == "Shift at 9€ tomorrow? ✓"
