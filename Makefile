@@ -23,7 +23,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	./scripts/with-temp-home $(BIN)/mypy src
+	./scripts/with-temp-home $(BIN)/mypy src tests
 	$(BIN)/bandit --quiet -c pyproject.toml -r src
 	./scripts/check-deploy
 
