@@ -45,7 +45,11 @@ def _database(url: str, home: Path) -> dict[str, Any]:
             "use postgres://user@host:port/name or sqlite:///path"
         )
     try:
-        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60))
+        config: dict[str, Any] = dict(
+            dj_database_url.parse(
+                url, conn_max_age=env.read_int("TMC_DB_CONN_MAX_AGE", 60, minimum=0)
+            )
+        )
     except ValueError as exc:
         raise env.ConfigurationError(f"TMC_DATABASE_URL is not usable: {exc}") from exc
     if scheme.startswith("postgres"):

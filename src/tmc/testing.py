@@ -34,6 +34,9 @@ _home = Path(tempfile.mkdtemp(prefix="tmc-test-home-"))
 os.environ["TMC_HOME"] = str(_home)
 os.environ.setdefault("TMC_SSL_REDIRECT", "0")
 os.environ.setdefault("TMC_SIMULATOR_REPORT_DELAY", "0")
+# Worker threads close their connections after each task, so the test
+# database can be dropped at the end of the run.
+os.environ.setdefault("TMC_DB_CONN_MAX_AGE", "0")
 # A queue of its own, so a run against a shared Redis never takes another
 # run's tasks.
 os.environ["TMC_QUEUE_NAME"] = f"tmc-test-{uuid.uuid4().hex[:12]}"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
 
 from tmc.messaging.models import Message
 from tmc.testing import PASSWORD, Tenant
@@ -57,13 +58,19 @@ def page(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield context.new_page()
         context.close()
         browser.close()
+        # Database work done while Playwright runs happens in another context
+        # (Playwright switches greenlets), whose connection would otherwise
+        # outlive the test and keep the test database from being dropped.
+        connections.close_all()
 
 
 def test_log_in_compose_and_see_it_delivered(
-    page: Any,
-    live_server: Any,
+    # The database fixtures come first so that the session-wide live server
+    # is stopped, and its connection closed, before the test database goes.
     huey_worker: None,
     tenant_a: Tenant,
+    live_server: Any,
+    page: Any,
     settings: Any,
     tmp_path: Path,
 ) -> None:
