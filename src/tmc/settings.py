@@ -8,6 +8,7 @@ A value that cannot work stops the process here with a clear message.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -16,6 +17,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from tmc.lib import env, keys
+from tmc.lib.security_policy import PRESETS
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -151,6 +153,25 @@ try:
     if env.read_bool("TMC_BEHIND_TLS_PROXY", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+    _preset = env.read_str("TMC_SECURITY_PRESET", "published")
+    if _preset not in PRESETS:
+        raise env.ConfigurationError(
+            f"TMC_SECURITY_PRESET={_preset!r} is not a preset; "
+            f"use one of {', '.join(sorted(PRESETS))}"
+        )
+    TMC_SECURITY_POLICY = replace(
+        PRESETS[_preset],
+        idle_minutes=env.read_int(
+            "TMC_SESSION_IDLE_MINUTES", PRESETS[_preset].idle_minutes, minimum=1
+        ),
+        second_password_window_minutes=env.read_int(
+            "TMC_SECOND_PASSWORD_MINUTES",
+            PRESETS[_preset].second_password_window_minutes,
+            minimum=1,
+        ),
+    )
+
+    TMC_BASE_URL = env.read_str("TMC_BASE_URL", "http://127.0.0.1:8000")
     TMC_DEFAULT_REGION = env.read_str("TMC_DEFAULT_REGION", "GB").upper()
     TMC_MAX_PARTS = env.read_int("TMC_MAX_PARTS", 6, minimum=1)
     TMC_GATEWAY = env.read_str("TMC_GATEWAY", "simulator")
@@ -180,7 +201,26 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Scripts and styles come only from our own static files: no inline code,
+# no third-party origins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 SESSION_COOKIE_HTTPONLY = True
+# The idle rule (TMC_SESSION_IDLE_MINUTES) ends sessions much sooner; this is
+# only the cookie's outer bound.
+SESSION_COOKIE_AGE = 12 * 60 * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 
@@ -197,6 +237,8 @@ INSTALLED_APPS = [
     "tmc.messaging",
     "tmc.gateways",
     "tmc.gateways.simulator",
+    "tmc.audit",
+    "tmc.notifications",
     "tmc.ops",
 ]
 
@@ -210,7 +252,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "tmc.identity.middleware.SessionSecurityMiddleware",
     "tmc.accounts.middleware.OrganisationMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "tmc.urls"
@@ -227,6 +271,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tmc.identity.context_processors.session_policy",
             ],
         },
     },
@@ -245,14 +290,14 @@ AUTH_PASSWORD_VALIDATORS = [
         "NAME": "django.contrib.auth.password_validation."
         "UserAttributeSimilarityValidator"
     },
-    {
-        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": 8},
-    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-    {"NAME": "tmc.identity.validators.LettersAndDigitsValidator"},
+    # Length, composition and history follow the security policy in force
+    # for the user's organisation.
+    {"NAME": "tmc.identity.validators.PolicyPasswordValidator"},
+    {"NAME": "tmc.identity.validators.PasswordHistoryValidator"},
 ]
+PASSWORD_RESET_TIMEOUT = 60 * 60
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"

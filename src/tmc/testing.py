@@ -59,6 +59,7 @@ class FastArgon2PasswordHasher(Argon2PasswordHasher):
 CommitCapture = Callable[..., AbstractContextManager[list[Callable[[], None]]]]
 
 PASSWORD = "Corr3ct-Horse-Battery"  # noqa: S105  # nosec B105
+SECOND_PASSWORD = "Sec0nd-Lock-Gate"  # noqa: S105  # nosec B105
 SENDER = "AcmeAlerts"
 
 
@@ -69,16 +70,30 @@ class Tenant:
     administrator: Any
     user: Any
 
-    def client_for(self, user: Any) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
+    def client_for(self, user: Any, *, second_factor: bool = False) -> Client:
+        """A browser signed in as ``user`` through the real log-in page.
+
+        With ``second_factor`` the control areas are opened too.
+        """
+        return signed_in_client(user, second_factor=second_factor)
+
+
+def signed_in_client(user: Any, *, second_factor: bool = False) -> Client:
+    client = Client()
+    response = client.post("/login/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302, "test log-in failed"
+    if second_factor:
+        response = client.post(
+            "/second-password/", {"second_password": SECOND_PASSWORD}
+        )
+        assert response.status_code == 302, "test second password failed"
+    return client
 
 
 def make_tenant(name: str, *, credits: int = 100) -> Tenant:
     from tmc.accounts.services import account_create, credits_add
     from tmc.identity.models import Role
-    from tmc.identity.services import user_create
+    from tmc.identity.services import second_password_set, user_create
     from tmc.messaging.models import SenderId
 
     slug = name.lower().replace(" ", "")
@@ -105,6 +120,10 @@ def make_tenant(name: str, *, credits: int = 100) -> Tenant:
     SenderId.objects.create(
         organisation=organisation, value=SENDER, is_approved=True, is_default=True
     )
+    for manager in (controller, administrator):
+        second_password_set(
+            user=manager, new_password=SECOND_PASSWORD, current=None, request=None
+        )
     if credits:
         credits_add(organisation=organisation, amount=credits, reason="Test credit")
     return Tenant(organisation, controller, administrator, user)

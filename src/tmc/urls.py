@@ -1,7 +1,10 @@
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
+from tmc.identity.access import public
 
+
+@public
 def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
@@ -10,5 +13,6 @@ urlpatterns = [
     path("", include("tmc.accounts.urls")),
     path("", include("tmc.identity.urls")),
     path("messages/", include("tmc.messaging.urls")),
+    path("activity/", include("tmc.audit.urls")),
     path("health/", health, name="health"),
 ]

@@ -7,18 +7,25 @@ as an id that does not exist: 404, with no hint that it exists.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import models
 from django.http import Http404
 
-from tmc.accounts.models import OrganisationOwned
 from tmc.identity.models import User
 
-Owned = TypeVar("Owned", bound=OrganisationOwned)
+Owned = TypeVar("Owned", bound=models.Model)
 
 
 def get_for_user_or_404(model: type[Owned], user: User, **lookup: Any) -> Owned:
+    """Fetch one object of ``model`` that belongs to ``user``'s organisation.
+
+    ``model`` has an ``organisation`` foreign key (client data and the
+    organisation's own users alike).
+    """
+    scoped = model._default_manager.filter(organisation_id=user.organisation_id)
     try:
-        return cast(Owned, model.objects.for_user(user).get(**lookup))
-    except model.DoesNotExist as exc:
+        return scoped.get(**lookup)
+    except ObjectDoesNotExist as exc:
         raise Http404(f"No {model._meta.verbose_name} matches the query.") from exc

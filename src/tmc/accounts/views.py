@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from tmc.identity.access import signed_in
 from tmc.identity.models import User
 from tmc.messaging.models import Message
 
 
-@login_required
+@signed_in
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user

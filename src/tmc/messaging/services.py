@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from tmc.accounts.services import InsufficientCredit, credits_debit
@@ -86,6 +87,7 @@ def message_send(*, user: User, recipient: str, body: str, sender: str = "") -> 
     composed = message_compose(user=user, recipient=recipient, body=body, sender=sender)
 
     with transaction.atomic():
+        _check_limits(user, composed.credits)
         message = Message.objects.create(
             organisation=user.organisation,
             created_by=user,
@@ -115,6 +117,37 @@ def message_send(*, user: User, recipient: str, body: str, sender: str = "") -> 
         message.parts,
     )
     return message
+
+
+def _check_limits(user: User, credits: int) -> None:
+    """Refuse a send that would pass the user's daily or monthly limit."""
+    if user.daily_message_limit is None and user.monthly_message_limit is None:
+        return
+    # Lock the sender's row: two sends by one user at once are counted one
+    # after the other, so together they cannot slip past the limit.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    now = timezone.localtime()
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    periods = [
+        ("daily", user.daily_message_limit, day_start, "today"),
+        ("monthly", user.monthly_message_limit, day_start.replace(day=1), "this month"),
+    ]
+    for name, limit, start, when in periods:
+        if limit is None:
+            continue
+        used = (
+            Message.objects.filter(created_by=user, created_at__gte=start).aggregate(
+                total=Sum("credits")
+            )["total"]
+            or 0
+        )
+        if used + credits > limit:
+            raise ValidationError(
+                {
+                    "body": f"This needs {credits} credits and would pass your "
+                    f"{name} limit of {limit} ({used} used {when})."
+                }
+            )
 
 
 def _enqueue_dispatch(message_id: int) -> None:

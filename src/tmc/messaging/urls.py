@@ -9,4 +9,5 @@ urlpatterns = [
     path("compose/segments/", views.segments, name="segments"),
     path("", views.history, name="history"),
     path("<int:message_id>/", views.detail, name="detail"),
+    path("report/", views.report, name="report"),
 ]

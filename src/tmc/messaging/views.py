@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages as flash
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tmc.accounts.scoping import get_for_user_or_404
-from tmc.identity.models import User
+from tmc.identity.access import control_area, signed_in
+from tmc.identity.models import Permission, User
 from tmc.lib.segments import count_segments
 from tmc.messaging.forms import ComposeForm
 from tmc.messaging.models import Message
@@ -22,7 +27,7 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
-@login_required
+@signed_in
 @require_http_methods(["GET", "POST"])
 def compose(request: HttpRequest) -> HttpResponse:
     user = _user(request)
@@ -51,7 +56,7 @@ def compose(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@signed_in
 @require_POST
 def segments(request: HttpRequest) -> HttpResponse:
     """Answer the compose page's live count as the author types."""
@@ -62,7 +67,7 @@ def segments(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@signed_in
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
     user = _user(request)
@@ -81,8 +86,41 @@ def history(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-@login_required
+@signed_in
 @require_GET
 def detail(request: HttpRequest, message_id: int) -> HttpResponse:
     message = get_for_user_or_404(Message, _user(request), pk=message_id)
     return render(request, "messaging/detail.html", {"message": message})
+
+
+@control_area(permission=Permission.VIEW_REPORTS)
+@require_GET
+def report(request: HttpRequest) -> HttpResponse:
+    """Usage over the last 30 days: per user, and per day for the chart."""
+    user = _user(request)
+    since = timezone.now() - timedelta(days=30)
+    recent = Message.objects.for_user(user).filter(created_at__gte=since)
+    per_user = list(
+        recent.values("created_by__username")
+        .annotate(
+            messages=Count("id"),
+            credits=Sum("credits"),
+            delivered=Count("id", filter=Q(status=Message.Status.DELIVERED)),
+            failed=Count("id", filter=Q(status=Message.Status.FAILED)),
+        )
+        .order_by("-credits")
+    )
+    per_day = list(
+        recent.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(credits=Sum("credits"))
+        .order_by("day")
+    )
+    peak = max((row["credits"] for row in per_day), default=0)
+    for row in per_day:
+        row["percent"] = round(100 * row["credits"] / peak) if peak else 0
+    return render(
+        request,
+        "messaging/report.html",
+        {"per_user": per_user, "per_day": per_day, "since": since},
+    )

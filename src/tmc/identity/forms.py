@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import PasswordResetForm
+
+from tmc.identity.models import Permission, Role, User
+from tmc.identity.services import UserChanges
+from tmc.lib.security_policy import ORGANISATION_ADJUSTABLE
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(
+        max_length=150,
+        widget=forms.TextInput(
+            attrs={
+                "autofocus": True,
+                "autocomplete": "username",
+                "autocapitalize": "none",
+            }
+        ),
+    )
+    password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    remember = forms.BooleanField(
+        required=False,
+        label="Remember this device",
+        help_text="Only on a computer nobody else uses. Control areas still ask "
+        "for your second password.",
+    )
+
+
+class SecondPasswordForm(forms.Form):
+    second_password = forms.CharField(
+        label="Second password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autofocus": True, "autocomplete": "off"}),
+    )
+
+
+class NewSecondPasswordForm(forms.Form):
+    current_second_password = forms.CharField(
+        label="Current second password",
+        strip=False,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+    new_second_password = forms.CharField(
+        label="New second password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+    confirm = forms.CharField(
+        label="New second password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args: Any, needs_current: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not needs_current:
+            del self.fields["current_second_password"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("new_second_password") != data.get("confirm"):
+            self.add_error("confirm", "The two entries differ.")
+        return data
+
+
+class PasswordChangeForm(forms.Form):
+    current_password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    new_password = forms.CharField(
+        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    confirm = forms.CharField(
+        label="New password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("new_password") != data.get("confirm"):
+            self.add_error("confirm", "The two entries differ.")
+        return data
+
+
+class UserForm(forms.Form):
+    """Create or edit a user; choices are limited to what the actor holds."""
+
+    username = forms.CharField(max_length=150)
+    full_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Role.choices)
+    permissions = forms.MultipleChoiceField(
+        choices=Permission.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    daily_message_limit = forms.IntegerField(
+        min_value=0, required=False, help_text="Credits a day. Empty: no limit."
+    )
+    monthly_message_limit = forms.IntegerField(
+        min_value=0, required=False, help_text="Credits a month. Empty: no limit."
+    )
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+    def __init__(self, *args: Any, actor: User, editing: User | None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        rank = {Role.USER: 1, Role.ADMINISTRATOR: 2, Role.CONTROLLER: 3}
+        own = rank[Role(actor.role)]
+        role_field = self.fields["role"]
+        assert isinstance(role_field, forms.ChoiceField)
+        role_field.choices = [
+            (v, lbl) for v, lbl in Role.choices if rank[Role(v)] <= own
+        ]
+        if editing is not None:
+            del self.fields["username"]
+
+    def changes(self) -> UserChanges:
+        data = self.cleaned_data
+        return UserChanges(
+            role=data["role"],
+            full_name=data["full_name"],
+            email=data["email"],
+            permissions=frozenset(data["permissions"]),
+            daily_message_limit=data["daily_message_limit"],
+            monthly_message_limit=data["monthly_message_limit"],
+            is_active=data["is_active"],
+        )
+
+    @staticmethod
+    def initial_for(user: User) -> dict[str, Any]:
+        return {
+            "full_name": user.full_name,
+            "email": user.email,
+            "role": user.role,
+            "permissions": sorted(user.permissions()),
+            "daily_message_limit": user.daily_message_limit,
+            "monthly_message_limit": user.monthly_message_limit,
+            "is_active": user.is_active,
+        }
+
+
+class OrganisationSecurityForm(forms.Form):
+    """A Controller's stricter values; the service refuses looser ones."""
+
+    password_min_length = forms.IntegerField(min_value=1, max_value=128)
+    password_history = forms.IntegerField(min_value=1, max_value=24)
+    password_require_letters_and_digits = forms.BooleanField(required=False)
+    idle_minutes = forms.IntegerField(min_value=1, max_value=1440)
+    lockout_attempts = forms.IntegerField(min_value=1, max_value=100)
+    second_password_required = forms.BooleanField(required=False)
+    second_password_window_minutes = forms.IntegerField(min_value=1, max_value=1440)
+    second_password_attempts = forms.IntegerField(min_value=1, max_value=100)
+    device_token_days = forms.IntegerField(min_value=1, max_value=365)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert set(self.fields) <= ORGANISATION_ADJUSTABLE
+
+
+class NotifyingPasswordResetForm(PasswordResetForm):
+    """Django's reset form (no enumeration), and the managers are told."""
+
+    def get_users(self, email: str) -> Any:
+        users = list(super().get_users(email))
+        self.requested_for = users
+        return users
