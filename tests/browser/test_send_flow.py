@@ -7,61 +7,15 @@ the browser tests must run (as in CI).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections
 
 from tmc.messaging.models import Message
 from tmc.testing import PASSWORD, Tenant
 
-CHROMIUM = Path(os.environ.get("TMC_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        message = f"Chromium not found at {CHROMIUM}"
-        if os.environ.get("TMC_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{message}, and TMC_REQUIRE_BROWSER=1")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    # The live server speaks plain HTTP; production cookies are TLS-only.
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    # Playwright's sync API runs an event loop in this thread; the ORM calls
-    # the test makes between browser steps are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        context = browser.new_context()
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
-        browser.close()
-        # Database work done while Playwright runs happens in another context
-        # (Playwright switches greenlets), whose connection would otherwise
-        # outlive the test and keep the test database from being dropped.
-        connections.close_all()
 
 
 def test_log_in_compose_and_see_it_delivered(

@@ -1,0 +1,152 @@
+"""Every URL has an explicit access rule, and no id crosses organisations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+
+from tmc.identity.access import ACCESS_ATTRIBUTE
+from tmc.identity.models import RememberedDevice, User, UserSession
+from tmc.messaging.models import Message
+from tmc.messaging.services import message_send
+from tmc.testing import Tenant, signed_in_client
+
+CANARIES = ["CANARY-BODY-7731", "+447400999111", "+44 7400 999111", "Canary Person"]
+
+
+def _patterns(
+    resolvers: list[Any], prefix: str = "", namespace: str = ""
+) -> Iterator[tuple[str, str, URLPattern]]:
+    for entry in resolvers:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}:{entry.namespace}" if entry.namespace else namespace
+            yield from _patterns(
+                entry.url_patterns, prefix + str(entry.pattern), inner.strip(":")
+            )
+        elif isinstance(entry, URLPattern):
+            name = f"{namespace}:{entry.name}".strip(":") if entry.name else ""
+            yield prefix + str(entry.pattern), name, entry
+
+
+ALL_PATTERNS = list(_patterns(get_resolver().url_patterns))
+
+
+@pytest.mark.parametrize(
+    ("route", "name", "pattern"), ALL_PATTERNS, ids=[p[0] or "/" for p in ALL_PATTERNS]
+)
+def test_every_view_declares_its_access_rule(
+    route: str, name: str, pattern: URLPattern
+) -> None:
+    """Policy: access is decided per view, never left to chance."""
+    rule = getattr(pattern.callback, ACCESS_ATTRIBUTE, None)
+
+    assert rule is not None, f"{route} ({name}) has no access rule"
+    assert rule.split(":")[0] in {"public", "signed-in", "control"}
+
+
+# --- the access matrix ---------------------------------------------------------
+
+
+def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
+    """One object of each kind that organisation B owns, keyed by URL name."""
+    message = message_send(user=b.user, recipient="07400 999111", body=CANARIES[0])
+    User.objects.filter(pk=b.user.pk).update(full_name=CANARIES[3])
+    signed_in_client(b.user)  # gives b.user a session
+    session = UserSession.objects.filter(user=b.user).first()
+    assert session is not None
+    device = RememberedDevice.objects.create(
+        user=b.user, name="Canary phone", token_hash="0" * 64
+    )
+    return {
+        "messaging:detail": {"message_id": message.pk},
+        "identity:user_edit": {"user_id": b.user.pk},
+        "identity:user_unlock": {"user_id": b.user.pk},
+        "identity:user_device_revoke": {"user_id": b.user.pk, "device_id": device.pk},
+        "identity:session_end": {"session_id": session.pk},
+        "identity:device_revoke": {"device_id": device.pk},
+    }
+
+
+def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
+    """A new URL with an object id must join the matrix below."""
+    with_ids = {name for route, name, _ in ALL_PATTERNS if "<" in route}
+    covered = {
+        "messaging:detail",
+        "identity:user_edit",
+        "identity:user_unlock",
+        "identity:user_device_revoke",
+        "identity:session_end",
+        "identity:device_revoke",
+        # Reset links carry a signed token, not an object id.
+        "identity:password_reset_confirm",
+    }
+
+    assert with_ids <= covered, f"not in the access matrix: {with_ids - covered}"
+
+
+def _role_may_open(rule: str, role: str) -> bool:
+    if not rule.startswith("control"):
+        return True
+    if role == "user":
+        return False
+    return ":controller" not in rule or role == "controller"
+
+
+@pytest.mark.parametrize("role", ["controller", "administrator", "user"])
+def test_each_role_gets_404_for_another_organisations_ids(
+    tenant_a: Tenant, tenant_b: Tenant, role: str
+) -> None:
+    """Clients see only their own organisation's data, whatever the id."""
+    targets = _other_organisations_objects(tenant_b)
+    actor = getattr(tenant_a, role)
+    client = tenant_a.client_for(actor, second_factor=role != "user")
+
+    for name, kwargs in targets.items():
+        url = reverse(name, kwargs=kwargs)
+        rule = getattr(resolve(url).func, ACCESS_ATTRIBUTE)
+        # A role the view refuses outright gets 403 before any lookup, which
+        # reveals nothing; every other role must get 404.
+        expected = 404 if _role_may_open(rule, role) else 403
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            if response.status_code == 405:
+                continue
+            assert response.status_code == expected, (name, method)
+            assert b"CANARY" not in response.content
+
+    # And nothing changed on B's side.
+    assert Message.objects.filter(organisation=tenant_b.organisation).count() == 1
+    assert not RememberedDevice.objects.filter(revoked_at__isnull=False).exists()
+    assert not UserSession.objects.filter(ended_at__isnull=False).exists()
+
+
+def _pages_without_ids() -> list[str]:
+    return [
+        reverse(name)
+        for route, name, pattern in ALL_PATTERNS
+        if name and "<" not in route and not name.startswith("identity:password_reset")
+    ]
+
+
+@pytest.mark.parametrize("role", ["controller", "administrator", "user"])
+def test_canaries_of_another_organisation_never_appear(
+    tenant_a: Tenant, tenant_b: Tenant, role: str
+) -> None:
+    """Nothing of organisation B shows on any page organisation A can open."""
+    _other_organisations_objects(tenant_b)
+    message_send(user=tenant_a.user, recipient="07400 123456", body="Acme text")
+    actor = getattr(tenant_a, role)
+    client: Client = tenant_a.client_for(actor, second_factor=role != "user")
+    own = Message.objects.filter(organisation=tenant_a.organisation).get()
+    pages = [*_pages_without_ids(), reverse("messaging:detail", args=[own.pk])]
+
+    for page in pages:
+        if page in {reverse("identity:logout"), reverse("identity:keepalive")}:
+            continue
+        response = client.get(page, follow=True)
+        for canary in CANARIES:
+            assert canary.encode() not in response.content, (page, canary)
