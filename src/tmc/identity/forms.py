@@ -33,11 +33,43 @@ class LoginForm(forms.Form):
     )
 
 
-class SecondPasswordForm(forms.Form):
+class SecondFactorForm(forms.Form):
+    """The second password, the authenticator code, or both, per the policy."""
+
     second_password = forms.CharField(
         label="Second password",
         strip=False,
         widget=forms.PasswordInput(attrs={"autofocus": True, "autocomplete": "off"}),
+    )
+    code = forms.CharField(
+        label="Code from your authenticator app",
+        max_length=9,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}
+        ),
+    )
+
+    def __init__(
+        self, *args: Any, needs_password: bool, needs_code: bool, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if not needs_password:
+            del self.fields["second_password"]
+        if not needs_code:
+            del self.fields["code"]
+
+
+class TotpConfirmForm(forms.Form):
+    code = forms.CharField(
+        label="Code from your authenticator app",
+        max_length=9,
+        widget=forms.TextInput(
+            attrs={
+                "autofocus": True,
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+            }
+        ),
     )
 
 
@@ -161,6 +193,10 @@ class OrganisationSecurityForm(forms.Form):
     second_password_window_minutes = forms.IntegerField(min_value=1, max_value=1440)
     second_password_attempts = forms.IntegerField(min_value=1, max_value=100)
     device_token_days = forms.IntegerField(min_value=1, max_value=365)
+    totp_required = forms.BooleanField(
+        required=False,
+        label="Require an authenticator app (TOTP) for Controllers and Administrators",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

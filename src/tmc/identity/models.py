@@ -86,6 +86,11 @@ class User(AbstractBaseUser):
     second_password = models.CharField(max_length=255, blank=True)
     second_password_failures = models.PositiveSmallIntegerField(default=0)
     second_password_locked_at = models.DateTimeField(null=True, blank=True)
+    # The TOTP shared secret, sealed with a key derived from the master key.
+    totp_secret = models.CharField(max_length=200, blank=True)
+    totp_confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The last time step accepted, so a code cannot be replayed.
+    totp_last_step = models.BigIntegerField(null=True, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()
 

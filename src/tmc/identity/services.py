@@ -491,20 +491,49 @@ def _second_password_validators() -> list[Any]:
 def second_password_verify(
     *, user: User, attempt: str, request: HttpRequest | None = None
 ) -> bool:
-    """Check the second password under its own lockout; True if it opens."""
+    """Check the second password alone (the published policy's second factor)."""
+    return second_factor_verify(user=user, password=attempt, code=None, request=request)
+
+
+def second_factor_verify(
+    *,
+    user: User,
+    password: str | None,
+    code: str | None,
+    request: HttpRequest | None = None,
+) -> bool:
+    """Check what the policy asks (second password, TOTP code, or both).
+
+    Failures count towards the second factor's own lockout, whichever part
+    was wrong; a locked second factor opens nothing until a Controller or
+    provider staff unlock it.
+    """
+    from tmc.identity.totp import totp_check
+
+    policy = policy_for(user.organisation)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
-        if locked.second_password_locked_at is not None or not locked.second_password:
+        if locked.second_password_locked_at is not None:
             return False
-        if check_password(attempt, locked.second_password):
+        right = True
+        if policy.second_password_required:
+            right = bool(locked.second_password) and check_password(
+                password or "", locked.second_password
+            )
+        if policy.totp_required:
+            right = (
+                right
+                and locked.totp_confirmed_at is not None
+                and totp_check(locked, code or "")
+            )
+        if right:
             locked.second_password_failures = 0
-            locked.save(update_fields=["second_password_failures"])
+            locked.save(update_fields=["second_password_failures", "totp_last_step"])
             event_record(
-                action="second_password.used", actor=user, target=user, request=request
+                action="second_factor.used", actor=user, target=user, request=request
             )
             return True
 
-        policy = policy_for(locked.organisation)
         locked.second_password_failures += 1
         fields = ["second_password_failures"]
         if locked.second_password_failures >= policy.second_password_attempts:
@@ -521,7 +550,7 @@ def second_password_verify(
             )
         locked.save(update_fields=fields)
         event_record(
-            action="second_password.failed",
+            action="second_factor.failed",
             actor=user,
             target=user,
             details={"attempt": locked.second_password_failures},

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -21,7 +22,8 @@ from tmc.identity.forms import (
     NotifyingPasswordResetForm,
     OrganisationSecurityForm,
     PasswordChangeForm,
-    SecondPasswordForm,
+    SecondFactorForm,
+    TotpConfirmForm,
     UserForm,
 )
 from tmc.identity.models import Permission, RememberedDevice, Role, User, UserSession
@@ -30,8 +32,8 @@ from tmc.identity.services import (
     login_attempt,
     organisation_security_update,
     password_change,
+    second_factor_verify,
     second_password_set,
-    second_password_verify,
     user_create,
     user_unlock,
     user_update,
@@ -45,6 +47,12 @@ from tmc.identity.sessions import (
     second_factor_grant,
     session_end,
     session_start,
+)
+from tmc.identity.totp import (
+    qr_data_uri,
+    totp_enrolment_confirm,
+    totp_enrolment_start,
+    totp_secret_for_display,
 )
 from tmc.lib.security_policy import ORGANISATION_ADJUSTABLE
 from tmc.notifications.services import managers_of, notify
@@ -124,50 +132,104 @@ def keepalive(request: HttpRequest) -> HttpResponse:
 @signed_in
 @require_http_methods(["GET", "POST"])
 def second_factor(request: HttpRequest) -> HttpResponse:
+    """Open the control areas: set up, then ask for, what the policy needs."""
     user = _user(request)
     if not user.is_manager:
         messages.error(request, "Control areas are for Controllers and Administrators.")
         return redirect("accounts:dashboard")
     destination = _next(request, reverse("identity:users"))
+    policy = policy_for(user.organisation)
     if not second_factor_needed(user):
         return redirect(destination)
+    if policy.second_password_required and not user.second_password:
+        return _second_password_first_time(request, user, destination)
+    if policy.totp_required and user.totp_confirmed_at is None:
+        return _totp_enrolment(request, user, destination)
 
-    if not user.second_password:
-        form: Any = NewSecondPasswordForm(request.POST or None, needs_current=False)
-        if request.method == "POST" and form.is_valid():
-            try:
-                second_password_set(
-                    user=user,
-                    new_password=form.cleaned_data["new_second_password"],
-                    current=None,
-                    request=request,
-                )
-            except ValidationError as exc:
-                _add_errors(form, exc)
-            else:
-                second_factor_grant(request)
-                messages.success(request, "Your second password is set.")
-                return redirect(destination)
-        return render(
-            request,
-            "identity/second_password_set.html",
-            {"form": form, "next": destination, "first_time": True},
-        )
-
-    form = SecondPasswordForm(request.POST or None)
+    form = SecondFactorForm(
+        request.POST or None,
+        needs_password=policy.second_password_required,
+        needs_code=policy.totp_required,
+    )
     locked = user.second_password_locked_at is not None
     if request.method == "POST" and form.is_valid() and not locked:
-        if second_password_verify(
-            user=user, attempt=form.cleaned_data["second_password"], request=request
+        if second_factor_verify(
+            user=user,
+            password=form.cleaned_data.get("second_password"),
+            code=form.cleaned_data.get("code"),
+            request=request,
         ):
             second_factor_grant(request)
             return redirect(destination)
         locked = user.second_password_locked_at is not None
-        form.add_error("second_password", "That second password is not right.")
+        form.add_error(
+            None,
+            _wrong_second_factor(policy.totp_required, policy.second_password_required),
+        )
     return render(
         request,
         "identity/second_password.html",
         {"form": form, "next": destination, "locked": locked},
+    )
+
+
+def _wrong_second_factor(code: bool, password: bool) -> str:
+    if code and password:
+        return "The second password or the code is not right."
+    if code:
+        return "That code is not right, or was used already."
+    return "That second password is not right."
+
+
+def _second_password_first_time(
+    request: HttpRequest, user: User, destination: str
+) -> HttpResponse:
+    form = NewSecondPasswordForm(request.POST or None, needs_current=False)
+    if request.method == "POST" and form.is_valid():
+        try:
+            second_password_set(
+                user=user,
+                new_password=form.cleaned_data["new_second_password"],
+                current=None,
+                request=request,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Your second password is set.")
+            if policy_for(user.organisation).totp_required:
+                query = urlencode({"next": destination})
+                return redirect(f"{reverse('identity:second_factor')}?{query}")
+            second_factor_grant(request)
+            return redirect(destination)
+    return render(
+        request,
+        "identity/second_password_set.html",
+        {"form": form, "next": destination, "first_time": True},
+    )
+
+
+def _totp_enrolment(request: HttpRequest, user: User, destination: str) -> HttpResponse:
+    uri = totp_enrolment_start(user)
+    form = TotpConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if totp_enrolment_confirm(user, form.cleaned_data["code"]):
+            event_record(
+                action="totp.enrolled", actor=user, target=user, request=request
+            )
+            second_factor_grant(request)
+            messages.success(request, "Your authenticator app is set up.")
+            return redirect(destination)
+        form.add_error("code", "That code is not right. Check the phone's clock.")
+    return render(
+        request,
+        "identity/totp_enrol.html",
+        {
+            "form": form,
+            "next": destination,
+            "qr": qr_data_uri(uri),
+            "secret": totp_secret_for_display(user),
+        },
     )
 
 

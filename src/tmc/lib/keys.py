@@ -69,3 +69,10 @@ def read_secret(home: Path, name: str) -> str:
             f"{path} is readable by other users: run `chmod 600 {path}`"
         )
     return value
+
+
+def read_master_key(home: Path) -> bytes:
+    key = base64.b64decode(read_secret(home, MASTER_KEY_FILE), validate=True)
+    if len(key) != MASTER_KEY_BYTES:
+        raise MissingSecretError(f"{home / MASTER_KEY_FILE} is not a 256-bit key")
+    return key

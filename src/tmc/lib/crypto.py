@@ -1,0 +1,54 @@
+"""Authenticated encryption for small secrets, with purpose-bound keys.
+
+Keys for each purpose are derived from the master key with HKDF-SHA256, so
+a key for one purpose can never open another purpose's data. Each value is
+sealed with AES-256-GCM, a fresh 96-bit nonce, and associated data that
+names what the value belongs to (a user id, say): a ciphertext copied to
+another row fails to open.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+VERSION = "v1"
+NONCE_BYTES = 12
+
+
+class DecryptionError(Exception):
+    """The value was not sealed with this key for this owner, or was altered."""
+
+
+def derive_key(master_key: bytes, purpose: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
+        info=f"tmc:{purpose}".encode(),
+    ).derive(master_key)
+
+
+def seal(key: bytes, plaintext: str, *, associated: str) -> str:
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), associated.encode())
+    return f"{VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
+
+
+def unseal(key: bytes, token: str, *, associated: str) -> str:
+    version, _, body = token.partition(":")
+    if version != VERSION:
+        raise DecryptionError(f"unknown format {version!r}")
+    try:
+        raw = base64.urlsafe_b64decode(body.encode("ascii"))
+        plain = AESGCM(key).decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated.encode()
+        )
+    except (InvalidTag, ValueError) as exc:
+        raise DecryptionError("the value cannot be opened") from exc
+    return plain.decode()
