@@ -7,6 +7,7 @@ from django.contrib.auth.forms import PasswordResetForm
 
 from tmc.identity.models import Permission, Role, User
 from tmc.identity.services import UserChanges
+from tmc.lib.phone import InvalidNumber, normalise_mobile
 from tmc.lib.security_policy import ORGANISATION_ADJUSTABLE
 
 
@@ -130,6 +131,11 @@ class UserForm(forms.Form):
     username = forms.CharField(max_length=150)
     full_name = forms.CharField(max_length=150, required=False)
     email = forms.EmailField()
+    mobile = forms.CharField(
+        max_length=32,
+        required=False,
+        help_text="Optional. For alerts to this user.",
+    )
     role = forms.ChoiceField(choices=Role.choices)
     permissions = forms.MultipleChoiceField(
         choices=Permission.choices,
@@ -146,6 +152,7 @@ class UserForm(forms.Form):
 
     def __init__(self, *args: Any, actor: User, editing: User | None, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.region = actor.organisation.default_region
         rank = {Role.USER: 1, Role.ADMINISTRATOR: 2, Role.CONTROLLER: 3}
         own = rank[Role(actor.role)]
         role_field = self.fields["role"]
@@ -155,6 +162,15 @@ class UserForm(forms.Form):
         ]
         if editing is not None:
             del self.fields["username"]
+
+    def clean_mobile(self) -> str:
+        raw = self.cleaned_data["mobile"]
+        if not raw.strip():
+            return ""
+        try:
+            return normalise_mobile(raw, self.region)
+        except InvalidNumber as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
     def changes(self) -> UserChanges:
         data = self.cleaned_data
@@ -166,6 +182,7 @@ class UserForm(forms.Form):
             daily_message_limit=data["daily_message_limit"],
             monthly_message_limit=data["monthly_message_limit"],
             is_active=data["is_active"],
+            mobile=data["mobile"],
         )
 
     @staticmethod
@@ -173,6 +190,7 @@ class UserForm(forms.Form):
         return {
             "full_name": user.full_name,
             "email": user.email,
+            "mobile": user.mobile,
             "role": user.role,
             "permissions": sorted(user.permissions()),
             "daily_message_limit": user.daily_message_limit,

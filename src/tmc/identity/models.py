@@ -60,6 +60,9 @@ class User(AbstractBaseUser):
     username = models.CharField(max_length=150, unique=True)
     full_name = models.CharField(max_length=150, blank=True)
     email = models.EmailField()
+    mobile = models.CharField(
+        max_length=16, blank=True, help_text="E.164; for alerts to this user."
+    )
     organisation = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, related_name="users"
     )

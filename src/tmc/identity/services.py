@@ -30,6 +30,7 @@ from tmc.identity.models import (
     User,
 )
 from tmc.identity.policy import policy_for
+from tmc.identity.sessions import user_sessions_end
 from tmc.notifications.services import managers_of, notify
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class UserChanges:
     daily_message_limit: int | None
     monthly_message_limit: int | None
     is_active: bool = True
+    mobile: str = ""
 
 
 def _check_grant(actor: User, changes: UserChanges, target: User | None) -> None:
@@ -102,6 +104,7 @@ def _apply(user: User, changes: UserChanges) -> None:
     user.daily_message_limit = changes.daily_message_limit
     user.monthly_message_limit = changes.monthly_message_limit
     user.is_active = changes.is_active
+    user.mobile = changes.mobile
     for permission in Permission.values:
         setattr(user, permission, permission in changes.permissions)
 
@@ -253,6 +256,10 @@ def user_update(
         before = _snapshot(target)
         _apply(target, changes)
         target.save()
+        if _loses_rights(before, _snapshot(target)):
+            # Sessions opened with the old rights end now, rather than
+            # keeping them until the user next logs in.
+            user_sessions_end(user=target, reason="rights changed")
         changed = {
             key: {"from": before[key], "to": value}
             for key, value in _snapshot(target).items()
@@ -268,11 +275,20 @@ def user_update(
     return target
 
 
+def _loses_rights(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    if after["is_active"] is False and before["is_active"]:
+        return True
+    if ROLE_RANK[Role(after["role"])] < ROLE_RANK[Role(before["role"])]:
+        return True
+    return any(before[p] and not after[p] for p in Permission.values)
+
+
 def _snapshot(user: User) -> dict[str, Any]:
     return {
         "role": user.role,
         "full_name": user.full_name,
         "email": user.email,
+        "mobile": "changed" if user.mobile else "",
         "is_active": user.is_active,
         "daily_message_limit": user.daily_message_limit,
         "monthly_message_limit": user.monthly_message_limit,

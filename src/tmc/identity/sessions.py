@@ -115,6 +115,18 @@ def other_session_end(
     _session_store()(session_key=session.session_key).delete()
 
 
+def user_sessions_end(*, user: User, reason: str) -> int:
+    """End every session of ``user``, wherever it is; return how many."""
+    open_sessions = list(UserSession.objects.filter(user=user, ended_at__isnull=True))
+    store = _session_store()
+    for session in open_sessions:
+        session.ended_at = timezone.now()
+        session.end_reason = reason
+        session.save(update_fields=["ended_at", "end_reason"])
+        store(session_key=session.session_key).delete()
+    return len(open_sessions)
+
+
 def enforce(request: HttpRequest) -> str | None:
     """Apply the session rules; return why the session ended, if it did."""
     user = request.user
