@@ -349,15 +349,24 @@ def password_change(
 ) -> None:
     """Set a new password after checking the current one (unless a reset).
 
-    The old hash goes into the history that refuses reuse, and the
-    organisation's managers are told.
+    A wrong current password counts as a failed log-in, so a session left
+    open cannot be used to guess the password without limit. The old hash
+    goes into the history that refuses reuse, and the organisation's
+    managers are told.
     """
-    if current_password is not None and not user.check_password(current_password):
+    if current_password is not None and not _current_password_right(
+        user, current_password, request
+    ):
         raise ValidationError({"current_password": ["That is not your password."]})
+    problems = []
     try:
         password_validation.validate_password(new_password, user)
     except ValidationError as exc:
-        raise ValidationError({"new_password": list(exc.messages)}) from exc
+        problems.extend(exc.messages)
+    if user.second_password and check_password(new_password, user.second_password):
+        problems.append("Your password must differ from your second password.")
+    if problems:
+        raise ValidationError({"new_password": problems})
 
     with transaction.atomic():
         PasswordHistory.objects.create(user=user, password=user.password)
@@ -372,6 +381,20 @@ def password_change(
             template="password_changed",
             context={"user": user, "reason": reason},
         )
+
+
+def _current_password_right(
+    user: User, attempt: str, request: HttpRequest | None
+) -> bool:
+    # The failure must be recorded even though the caller then refuses the
+    # change, so it is committed here, on its own.
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.locked_at is None and locked.check_password(attempt):
+            return True
+        if locked.locked_at is None:
+            _count_failure(locked, request)
+    return False
 
 
 # --- log in and lockout ------------------------------------------------------
@@ -468,9 +491,13 @@ def _count_failure(user: User, request: HttpRequest | None) -> None:
 def second_password_set(
     *, user: User, new_password: str, current: str | None, request: HttpRequest | None
 ) -> None:
-    """Set the second password; it must differ from the log-in password."""
-    if user.second_password and (
-        current is None or not check_password(current, user.second_password)
+    """Set the second password; it must differ from the log-in password.
+
+    Changing it needs the current one, checked under the second factor's own
+    lockout, so this form cannot be used to guess it either.
+    """
+    if user.second_password and not _current_second_password_right(
+        user, current or "", request
     ):
         raise ValidationError(
             {"current_second_password": ["That is not your second password."]}
@@ -493,6 +520,20 @@ def second_password_set(
         event_record(
             action="second_password.set", actor=user, target=user, request=request
         )
+
+
+def _current_second_password_right(
+    user: User, attempt: str, request: HttpRequest | None
+) -> bool:
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.second_password_locked_at is not None:
+            return False
+        if check_password(attempt, locked.second_password):
+            return True
+        _count_second_factor_failure(locked, request)
+    user.second_password_locked_at = locked.second_password_locked_at
+    return False
 
 
 def _second_password_validators() -> list[Any]:
@@ -550,31 +591,37 @@ def second_factor_verify(
             )
             return True
 
-        locked.second_password_failures += 1
-        fields = ["second_password_failures"]
-        if locked.second_password_failures >= policy.second_password_attempts:
-            locked.second_password_locked_at = timezone.now()
-            fields.append("second_password_locked_at")
-            notify(
-                recipients=managers_of(locked.organisation),
-                template="account_locked",
-                context={
-                    "user": locked,
-                    "attempts": locked.second_password_failures,
-                    "second_password": True,
-                },
-            )
-        locked.save(update_fields=fields)
-        event_record(
-            action="second_factor.failed",
-            actor=user,
-            target=user,
-            details={"attempt": locked.second_password_failures},
-            request=request,
-        )
+        _count_second_factor_failure(locked, request)
     user.second_password_failures = locked.second_password_failures
     user.second_password_locked_at = locked.second_password_locked_at
     return False
+
+
+def _count_second_factor_failure(locked: User, request: HttpRequest | None) -> None:
+    """Count one wrong second factor on a row the caller has locked."""
+    policy = policy_for(locked.organisation)
+    locked.second_password_failures += 1
+    fields = ["second_password_failures"]
+    if locked.second_password_failures >= policy.second_password_attempts:
+        locked.second_password_locked_at = timezone.now()
+        fields.append("second_password_locked_at")
+        notify(
+            recipients=managers_of(locked.organisation),
+            template="account_locked",
+            context={
+                "user": locked,
+                "attempts": locked.second_password_failures,
+                "second_password": True,
+            },
+        )
+    locked.save(update_fields=fields)
+    event_record(
+        action="second_factor.failed",
+        actor=locked,
+        target=locked,
+        details={"attempt": locked.second_password_failures},
+        request=request,
+    )
 
 
 # --- organisation security settings ------------------------------------------
