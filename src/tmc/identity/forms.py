@@ -4,11 +4,13 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import PasswordResetForm
+from django.template.loader import render_to_string
 
 from tmc.identity.models import Permission, Role, User
 from tmc.identity.services import UserChanges
 from tmc.lib.phone import InvalidNumber, normalise_mobile
 from tmc.lib.security_policy import ORGANISATION_ADJUSTABLE
+from tmc.notifications.services import email_queue
 
 
 class LoginForm(forms.Form):
@@ -228,3 +230,23 @@ class NotifyingPasswordResetForm(PasswordResetForm):
         users = list(super().get_users(email))
         self.requested_for = users
         return users
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        # Sent by the worker, like every other email: the answer then takes
+        # as long whether or not the address belongs to an account.
+        subject = "".join(render_to_string(subject_template_name, context).splitlines())
+        text = render_to_string(email_template_name, context)
+        html = (
+            render_to_string(html_email_template_name, context)
+            if html_email_template_name
+            else ""
+        )
+        email_queue(to_email, subject, text, html)

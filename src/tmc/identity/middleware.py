@@ -9,7 +9,13 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from tmc.identity.sessions import DEVICE_COOKIE, device_login, enforce
+from tmc.identity.models import User
+from tmc.identity.sessions import (
+    DEVICE_COOKIE,
+    device_cookie_set,
+    device_login,
+    enforce,
+)
 
 ENDED_MESSAGES = {
     "timeout": "You were logged out after a period without activity.",
@@ -46,6 +52,9 @@ class SessionSecurityMiddleware:
 
         signed_in = request.user.is_authenticated
         response = self.get_response(request)
+        renewed = getattr(request, "_tmc_renew_device", None)
+        if renewed and isinstance(request.user, User):
+            device_cookie_set(response, request.user, renewed)
         if signed_in or request.user.is_authenticated:
             response["Cache-Control"] = "no-store, private"
         return response

@@ -30,7 +30,7 @@ from tmc.identity.models import (
     User,
 )
 from tmc.identity.policy import policy_for
-from tmc.identity.sessions import user_sessions_end
+from tmc.identity.sessions import user_devices_forget, user_sessions_end
 from tmc.notifications.services import managers_of, notify
 
 logger = logging.getLogger(__name__)
@@ -373,6 +373,9 @@ def password_change(
         user.set_password(new_password)
         user.password_changed_at = timezone.now()
         user.save(update_fields=["password", "password_changed_at"])
+        # A new password is often the answer to a suspected compromise:
+        # devices that skip the password must not outlive the old one.
+        user_devices_forget(user=user, reason=f"password {reason}")
         event_record(
             action=f"password.{reason}", actor=user, target=user, request=request
         )
@@ -522,6 +525,12 @@ def second_password_set(
         )
 
 
+def _second_password_rehash(user: User, raw: str) -> None:
+    # Like log-in passwords, move the hash to the current Argon2 costs.
+    user.second_password = make_password(raw)
+    user.save(update_fields=["second_password"])
+
+
 def _current_second_password_right(
     user: User, attempt: str, request: HttpRequest | None
 ) -> bool:
@@ -575,7 +584,9 @@ def second_factor_verify(
         right = True
         if policy.second_password_required:
             right = bool(locked.second_password) and check_password(
-                password or "", locked.second_password
+                password or "",
+                locked.second_password,
+                setter=lambda raw: _second_password_rehash(locked, raw),
             )
         if policy.totp_required:
             right = (

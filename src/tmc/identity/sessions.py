@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -49,7 +50,7 @@ def is_background(request: HttpRequest) -> bool:
 
 
 def session_start(
-    request: HttpRequest, user: User, *, via_device: bool = False
+    request: HttpRequest, user: User, *, device: RememberedDevice | None = None
 ) -> UserSession:
     """Sign ``user`` in: a new session id, a tracked session, activity now."""
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -62,7 +63,8 @@ def session_start(
         session_key=request.session.session_key or "",
         ip_address=client_address(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
-        via_device=via_device,
+        via_device=device is not None,
+        device=device,
     )
 
 
@@ -117,14 +119,32 @@ def other_session_end(
 
 def user_sessions_end(*, user: User, reason: str) -> int:
     """End every session of ``user``, wherever it is; return how many."""
-    open_sessions = list(UserSession.objects.filter(user=user, ended_at__isnull=True))
+    return _sessions_end(
+        UserSession.objects.filter(user=user, ended_at__isnull=True), reason=reason
+    )
+
+
+def user_devices_forget(*, user: User, reason: str) -> int:
+    """Revoke all of ``user``'s remembered devices and end their sessions."""
+    devices = list(user.remembered_devices.filter(revoked_at__isnull=True))
+    for device in devices:
+        device_revoke(actor=user, device=device)
+    if devices:
+        logger.info(
+            "devices forgotten user_id=%s count=%s (%s)", user.pk, len(devices), reason
+        )
+    return len(devices)
+
+
+def _sessions_end(sessions: QuerySet[UserSession], *, reason: str) -> int:
     store = _session_store()
-    for session in open_sessions:
+    ended = list(sessions)
+    for session in ended:
         session.ended_at = timezone.now()
         session.end_reason = reason
         session.save(update_fields=["ended_at", "end_reason"])
         store(session_key=session.session_key).delete()
-    return len(open_sessions)
+    return len(ended)
 
 
 def enforce(request: HttpRequest) -> str | None:
@@ -200,15 +220,7 @@ def device_remember(request: HttpRequest, response: HttpResponse, user: User) ->
         name=request.META.get("HTTP_USER_AGENT", "Unknown device")[:200],
         token_hash=_token_hash(token),
     )
-    days = policy_for(user.organisation).device_token_days
-    response.set_cookie(
-        DEVICE_COOKIE,
-        token,
-        max_age=days * 86400,
-        secure=settings.SESSION_COOKIE_SECURE,
-        httponly=True,
-        samesite="Lax",
-    )
+    device_cookie_set(response, user, token)
     event_record(action="device.remembered", actor=user, target=user, request=request)
 
 
@@ -245,7 +257,10 @@ def device_login(request: HttpRequest) -> User | None:
     with transaction.atomic():
         device.last_used_at = timezone.now()
         device.save(update_fields=["last_used_at"])
-        session_start(request, user, via_device=True)
+        session_start(request, user, device=device)
+        # Renewed on use: the cookie lasts as long after the last use as the
+        # device token does.
+        request._tmc_renew_device = token  # type: ignore[attr-defined]
         event_record(
             action="login.device",
             actor=user,
@@ -256,11 +271,28 @@ def device_login(request: HttpRequest) -> User | None:
     return user
 
 
+def device_cookie_set(response: HttpResponse, user: User, token: str) -> None:
+    days = policy_for(user.organisation).device_token_days
+    response.set_cookie(
+        DEVICE_COOKIE,
+        token,
+        max_age=days * 86400,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
 def device_revoke(
     *, actor: User, device: RememberedDevice, request: Any = None
 ) -> None:
+    """Forget a device, and end the sessions it opened that are still live."""
     with transaction.atomic():
         RememberedDevice.objects.filter(pk=device.pk).update(revoked_at=timezone.now())
+        _sessions_end(
+            UserSession.objects.filter(device=device, ended_at__isnull=True),
+            reason="device forgotten",
+        )
         event_record(
             action="device.revoked",
             actor=actor,

@@ -45,11 +45,15 @@ def notify(
         ).strip()
         text = render_to_string(f"notifications/{template}.txt", full_context)
         html = render_to_string(f"notifications/{template}.html", full_context)
-        address = recipient.email
-        transaction.on_commit(partial(_enqueue, address, subject, text, html))
+        email_queue(recipient.email, subject, text, html)
         count += 1
     logger.info("notification %s queued for %s recipients", template, count)
     return count
+
+
+def email_queue(address: str, subject: str, text: str, html: str) -> None:
+    """Have the worker send this email once the current transaction commits."""
+    transaction.on_commit(partial(_enqueue, address, subject, text, html))
 
 
 def _enqueue(address: str, subject: str, text: str, html: str) -> None:
