@@ -622,7 +622,7 @@ def _count_second_factor_failure(locked: User, request: HttpRequest | None) -> N
             context={
                 "user": locked,
                 "attempts": locked.second_password_failures,
-                "second_password": True,
+                "second_factor": True,
             },
         )
     locked.save(update_fields=fields)
