@@ -16,6 +16,7 @@ commands:
   serve            serve the web app and API with uvicorn
   worker           run the background worker (sending, delivery reports)
   create-account   open a client organisation with its Controller
+  staff create     add a provider staff member (password from stdin)
   manage ARGS      run a Django management command
 
 Run `tmc COMMAND --help` for a command's options.
@@ -27,6 +28,7 @@ COMMANDS = {
     "serve": "serve",
     "worker": "run_huey",
     "create-account": "create_account",
+    "staff": "staff",
 }
 
 

@@ -238,6 +238,7 @@ INSTALLED_APPS = [
     "tmc.gateways",
     "tmc.gateways.simulator",
     "tmc.audit",
+    "tmc.staff",
     "tmc.notifications",
     "tmc.ops",
 ]

@@ -129,6 +129,47 @@ def make_tenant(name: str, *, credits: int = 100) -> Tenant:
     return Tenant(organisation, controller, administrator, user)
 
 
+STAFF_PASSWORD = "Staff-Pass-2468"  # noqa: S105  # nosec B105
+STAFF_SECOND_PASSWORD = "Staff-Gate-1357"  # noqa: S105  # nosec B105
+
+
+def make_staff(level: int, username: str | None = None) -> Any:
+    """A staff member at ``level`` with both passwords set."""
+    from tmc.staff.models import StaffMember
+    from tmc.staff.services import staff_create, staff_second_password_set
+
+    member = staff_create(
+        actor=None,
+        username=username or f"staff-level{level}",
+        full_name=f"Level {level} Person",
+        email=f"staff{level}@tmc.example",
+        level=level,
+        password=STAFF_PASSWORD,
+    )
+    staff_second_password_set(member=member, new=STAFF_SECOND_PASSWORD)
+    return StaffMember.objects.get(pk=member.pk)
+
+
+def staff_client_for(member: Any) -> Client:
+    """A browser signed in to the staff console as ``member``."""
+    client = Client()
+    response = client.post(
+        "/staff/login/", {"username": member.username, "password": STAFF_PASSWORD}
+    )
+    assert response.status_code == 302, "staff test log-in failed"
+    response = client.post(
+        "/staff/second-password/", {"second_password": STAFF_SECOND_PASSWORD}
+    )
+    assert response.status_code == 302, "staff second password failed"
+    return client
+
+
+@pytest.fixture
+def staff(db: None) -> dict[int, Any]:
+    """One staff member at each level, keyed by level."""
+    return {level: make_staff(level) for level in (1, 2, 3, 4)}
+
+
 @pytest.fixture
 def tenant_a(db: None) -> Tenant:
     return make_tenant("Acme")

@@ -14,5 +14,6 @@ urlpatterns = [
     path("", include("tmc.identity.urls")),
     path("messages/", include("tmc.messaging.urls")),
     path("activity/", include("tmc.audit.urls")),
+    path("staff/", include("tmc.staff.urls")),
     path("health/", health, name="health"),
 ]

@@ -45,7 +45,7 @@ def test_every_view_declares_its_access_rule(
     rule = getattr(pattern.callback, ACCESS_ATTRIBUTE, None)
 
     assert rule is not None, f"{route} ({name}) has no access rule"
-    assert rule.split(":")[0] in {"public", "signed-in", "control"}
+    assert rule.split(":")[0] in {"public", "signed-in", "control", "staff"}
 
 
 # --- the access matrix ---------------------------------------------------------
@@ -73,7 +73,11 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
 
 def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
     """A new URL with an object id must join the matrix below."""
-    with_ids = {name for route, name, _ in ALL_PATTERNS if "<" in route}
+    with_ids = {
+        name
+        for route, name, _ in ALL_PATTERNS
+        if "<" in route and not name.startswith("staff:")
+    }
     covered = {
         "messaging:detail",
         "identity:user_edit",
@@ -124,11 +128,44 @@ def test_each_role_gets_404_for_another_organisations_ids(
     assert not UserSession.objects.filter(ended_at__isnull=False).exists()
 
 
+STAFF_PATTERNS = [
+    (route, name) for route, name, _ in ALL_PATTERNS if name.startswith("staff:")
+]
+
+
+@pytest.mark.parametrize("role", ["controller", "administrator", "user"])
+def test_client_users_never_reach_staff_pages(
+    tenant_a: Tenant, tenant_b: Tenant, role: str
+) -> None:
+    """Staff pages answer only to a staff session, never to a client one."""
+    client = tenant_a.client_for(getattr(tenant_a, role), second_factor=role != "user")
+    ids = {
+        "organisation_id": tenant_a.organisation.pk,
+        "user_id": tenant_a.user.pk,
+        "message_id": 1,
+        "member_id": 1,
+    }
+
+    for route, name in STAFF_PATTERNS:
+        if name == "staff:login":
+            continue
+        kwargs = {key: value for key, value in ids.items() if f"<int:{key}>" in route}
+        url = reverse(name, kwargs=kwargs)
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            if response.status_code == 405:
+                continue
+            assert response.status_code == 302, (name, method)
+            assert response["Location"] == reverse("staff:login")
+
+
 def _pages_without_ids() -> list[str]:
     return [
         reverse(name)
         for route, name, pattern in ALL_PATTERNS
-        if name and "<" not in route and not name.startswith("identity:password_reset")
+        if name
+        and "<" not in route
+        and not name.startswith(("identity:password_reset", "staff:"))
     ]
 
 

@@ -89,7 +89,11 @@ def credits_add(
 
 
 def credits_debit(
-    *, organisation: Organisation, amount: int, reason: str
+    *,
+    organisation: Organisation,
+    amount: int,
+    reason: str,
+    kind: str = CreditLedgerEntry.Kind.MESSAGE,
 ) -> CreditLedgerEntry:
     """Spend ``amount`` credits, or raise InsufficientCredit and spend none.
 
@@ -109,7 +113,7 @@ def credits_debit(
         raise InsufficientCredit(needed=amount, available=organisation.credit_balance)
     return CreditLedgerEntry.objects.create(
         organisation=organisation,
-        kind=CreditLedgerEntry.Kind.MESSAGE,
+        kind=kind,
         amount=-amount,
         balance_after=organisation.credit_balance,
         reason=reason,

@@ -444,7 +444,7 @@ def login_attempt(
                 action="login.refused_locked", actor=user, target=user, request=request
             )
             return LoginResult(None, ACCOUNT_LOCKED if right else WRONG_CREDENTIALS)
-        if not user.is_active:
+        if not user.is_active or not user.organisation.is_active:
             event_record(
                 action="login.refused_inactive",
                 actor=user,

@@ -156,7 +156,11 @@ def enforce(request: HttpRequest) -> str | None:
     if tracked is None or tracked.ended_at is not None:
         logout(request)
         return "ended"
-    if not user.is_active or user.locked_at is not None:
+    if (
+        not user.is_active
+        or user.locked_at is not None
+        or not user.organisation.is_active
+    ):
         session_end(request, reason="account_disabled")
         return "disabled"
 

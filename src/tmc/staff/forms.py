@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from tmc.accounts.models import Package
+from tmc.staff.levels import Level
+
+
+class StaffLoginForm(forms.Form):
+    username = forms.CharField(
+        max_length=150, widget=forms.TextInput(attrs={"autofocus": True})
+    )
+    password = forms.CharField(strip=False, widget=forms.PasswordInput)
+
+
+class StaffSecondPasswordForm(forms.Form):
+    second_password = forms.CharField(
+        strip=False, widget=forms.PasswordInput(attrs={"autofocus": True})
+    )
+
+
+class StaffNewSecondPasswordForm(forms.Form):
+    new_second_password = forms.CharField(
+        label="Choose a second password", strip=False, widget=forms.PasswordInput
+    )
+
+
+class StaffPasswordForm(forms.Form):
+    current_password = forms.CharField(strip=False, widget=forms.PasswordInput)
+    new_password = forms.CharField(strip=False, widget=forms.PasswordInput)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=200,
+        help_text="Why you need this account's data, e.g. a support ticket "
+        "reference. The organisation's Controllers can read it.",
+        widget=forms.TextInput(attrs={"autofocus": True}),
+    )
+
+
+class CreditsForm(forms.Form):
+    amount = forms.IntegerField(
+        help_text="Positive to add credits, negative to remove them."
+    )
+    reason = forms.CharField(max_length=150)
+
+
+class PackageForm(forms.Form):
+    package = forms.ModelChoiceField(
+        queryset=Package.objects.all(), required=False, empty_label="No package"
+    )
+
+
+class StaffMemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    full_name = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    level = forms.TypedChoiceField(
+        coerce=int, choices=[(lvl.value, f"{lvl.value}: {lvl.label}") for lvl in Level]
+    )
+    password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput,
+        help_text="A first password; they change it at first use if level 2+.",
+    )
+
+
+class StaffLevelForm(forms.Form):
+    level = forms.TypedChoiceField(
+        coerce=int, choices=[(lvl.value, f"{lvl.value}: {lvl.label}") for lvl in Level]
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)

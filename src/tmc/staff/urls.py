@@ -1,0 +1,35 @@
+from django.urls import path
+
+from tmc.staff import views
+
+app_name = "staff"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login, name="login"),
+    path("logout/", views.logout, name="logout"),
+    path("second-password/", views.second_password, name="second_password"),
+    path("password/", views.password, name="password"),
+    path("levels/", views.levels, name="levels"),
+    path("keepalive/", views.keepalive, name="keepalive"),
+    path(
+        "organisations/<int:organisation_id>/", views.organisation, name="organisation"
+    ),
+    path("organisations/<int:organisation_id>/access/", views.access, name="access"),
+    path("organisations/<int:organisation_id>/credits/", views.credits, name="credits"),
+    path("organisations/<int:organisation_id>/package/", views.package, name="package"),
+    path("organisations/<int:organisation_id>/suspend/", views.suspend, name="suspend"),
+    path(
+        "organisations/<int:organisation_id>/users/<int:user_id>/unlock/",
+        views.user_unlock,
+        name="user_unlock",
+    ),
+    path(
+        "organisations/<int:organisation_id>/messages/<int:message_id>/number/",
+        views.message_number,
+        name="message_number",
+    ),
+    path("members/", views.members, name="members"),
+    path("members/<int:member_id>/level/", views.member_level, name="member_level"),
+    path("members/<int:member_id>/unlock/", views.member_unlock, name="member_unlock"),
+]

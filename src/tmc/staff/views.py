@@ -1,0 +1,447 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, Sum
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from tmc.accounts.models import Organisation
+from tmc.identity.models import User
+from tmc.identity.policy import platform_policy
+from tmc.lib.phone import format_international
+from tmc.messaging.models import Message
+from tmc.staff.access import (
+    clear_cookie,
+    current,
+    member_of,
+    set_cookie,
+    staff_public,
+    staff_view,
+)
+from tmc.staff.forms import (
+    CreditsForm,
+    PackageForm,
+    ReasonForm,
+    StaffLevelForm,
+    StaffLoginForm,
+    StaffMemberForm,
+    StaffNewSecondPasswordForm,
+    StaffPasswordForm,
+    StaffSecondPasswordForm,
+)
+from tmc.staff.levels import MINIMUM_LEVEL, Capability, Level, may
+from tmc.staff.models import StaffAccess, StaffMember
+from tmc.staff.services import (
+    access_current,
+    access_open,
+    access_record,
+    client_user_unlock,
+    credits_adjust,
+    full_number_reveal,
+    organisation_suspend,
+    package_change,
+    staff_create,
+    staff_level_set,
+    staff_login,
+    staff_password_change,
+    staff_second_factor,
+    staff_second_password_set,
+    staff_session_end,
+    staff_session_start,
+    staff_unlock,
+)
+
+
+def _errors(form: Any, error: ValidationError) -> None:
+    for field, problems in error.message_dict.items():
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, problem)
+
+
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any]
+) -> HttpResponse:
+    member = getattr(request, "staff", None)
+    return render(
+        request,
+        f"staff/{template}",
+        {
+            "member": member,
+            "idle_seconds": platform_policy().idle_minutes * 60,
+            **context,
+        },
+    )
+
+
+# --- signing in ------------------------------------------------------------------
+
+
+@staff_public
+@require_http_methods(["GET", "POST"])
+def login(request: HttpRequest) -> HttpResponse:
+    form = StaffLoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        member, error = staff_login(
+            username=form.cleaned_data["username"],
+            password=form.cleaned_data["password"],
+            request=request,
+        )
+        if member is None:
+            form.add_error(None, error)
+        else:
+            response = redirect("staff:second_password")
+            set_cookie(response, staff_session_start(member, request))
+            return response
+    return _render(request, "login.html", {"form": form})
+
+
+@staff_view(None, stage="password")
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    session = current(request)
+    if session is not None:
+        staff_session_end(session, reason="logout")
+    response = redirect("staff:login")
+    clear_cookie(response)
+    return response
+
+
+@staff_view(None, stage="password")
+@require_http_methods(["GET", "POST"])
+def second_password(request: HttpRequest) -> HttpResponse:
+    member = member_of(request)
+    session = request.staff_session  # type: ignore[attr-defined]
+    if not member.second_password:
+        new_form = StaffNewSecondPasswordForm(request.POST or None)
+        if request.method == "POST" and new_form.is_valid():
+            try:
+                staff_second_password_set(
+                    member=member,
+                    new=new_form.cleaned_data["new_second_password"],
+                    request=request,
+                )
+            except ValidationError as exc:
+                _errors(new_form, exc)
+            else:
+                staff_second_factor(
+                    session=session,
+                    attempt=new_form.cleaned_data["new_second_password"],
+                    request=request,
+                )
+                return redirect("staff:home")
+        return _render(request, "second_password.html", {"form": new_form, "new": True})
+
+    form = StaffSecondPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if staff_second_factor(
+            session=session,
+            attempt=form.cleaned_data["second_password"],
+            request=request,
+        ):
+            return redirect("staff:home")
+        form.add_error("second_password", "That second password is not right.")
+    return _render(request, "second_password.html", {"form": form, "new": False})
+
+
+@staff_view(None, stage="expired")
+@require_http_methods(["GET", "POST"])
+def password(request: HttpRequest) -> HttpResponse:
+    member = member_of(request)
+    form = StaffPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            staff_password_change(
+                member=member,
+                current=form.cleaned_data["current_password"],
+                new=form.cleaned_data["new_password"],
+                request=request,
+            )
+        except ValidationError as exc:
+            _errors(form, exc)
+        else:
+            messages.success(request, "Your password has been changed.")
+            return redirect("staff:home")
+    max_age = platform_policy().staff_password_max_age_days
+    return _render(request, "password.html", {"form": form, "max_age": max_age})
+
+
+# --- organisations -----------------------------------------------------------------
+
+
+@staff_view(Capability.FIND_ORGANISATIONS)
+@require_http_methods(["GET"])
+def home(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    organisations = Organisation.objects.select_related("package").order_by("name")
+    if query:
+        organisations = organisations.filter(name__icontains=query)
+    return _render(
+        request,
+        "home.html",
+        {"organisations": organisations[:100], "query": query},
+    )
+
+
+def _organisation(organisation_id: int) -> Organisation:
+    found = Organisation.objects.select_related("package").filter(pk=organisation_id)
+    organisation = found.first()
+    if organisation is None:
+        raise Http404("No such organisation.")
+    return organisation
+
+
+def _window(request: HttpRequest, organisation: Organisation) -> StaffAccess | None:
+    return access_current(member_of(request), organisation)
+
+
+@staff_view(Capability.FIND_ORGANISATIONS)
+@require_http_methods(["GET", "POST"])
+def access(request: HttpRequest, organisation_id: int) -> HttpResponse:
+    organisation = _organisation(organisation_id)
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            access_open(
+                member=member_of(request),
+                organisation=organisation,
+                reason=form.cleaned_data["reason"],
+                request=request,
+            )
+        except ValidationError as exc:
+            _errors(form, exc)
+        else:
+            return redirect("staff:organisation", organisation_id=organisation.pk)
+    return _render(request, "access.html", {"form": form, "organisation": organisation})
+
+
+def _organisation_page(
+    request: HttpRequest,
+    organisation: Organisation,
+    window: StaffAccess,
+    *,
+    revealed: dict[int, str] | None = None,
+) -> HttpResponse:
+    member = member_of(request)
+    since = timezone.now() - timedelta(days=30)
+    recent = Message.objects.for_organisation(organisation)
+    usage = recent.filter(created_at__gte=since).aggregate(
+        messages=Count("id"),
+        credits=Sum("credits"),
+        delivered=Count("id", filter=Q(status=Message.Status.DELIVERED)),
+    )
+    return _render(
+        request,
+        "organisation.html",
+        {
+            "organisation": organisation,
+            "window": window,
+            "usage": usage,
+            "users": User.objects.filter(organisation=organisation).order_by(
+                "username"
+            ),
+            "recent": recent.select_related("created_by")[:20],
+            "ledger": organisation.ledger.all()[:10],
+            "revealed": revealed or {},
+            "credits_form": CreditsForm(),
+            "package_form": PackageForm(initial={"package": organisation.package}),
+            "can": {cap.name.lower(): may(member.level, cap) for cap in Capability},
+        },
+    )
+
+
+@staff_view(Capability.FIND_ORGANISATIONS)
+@require_http_methods(["GET"])
+def organisation(request: HttpRequest, organisation_id: int) -> HttpResponse:
+    organisation = _organisation(organisation_id)
+    window = _window(request, organisation)
+    if window is None:
+        return redirect("staff:access", organisation_id=organisation.pk)
+    access_record(
+        access=window,
+        action="staff.page_viewed",
+        details={"page": request.path},
+        request=request,
+    )
+    return _organisation_page(request, organisation, window)
+
+
+def _in_window(request: HttpRequest, organisation_id: int) -> StaffAccess | None:
+    window = _window(request, _organisation(organisation_id))
+    if window is None:
+        messages.error(request, "Your access window has closed: state a reason again.")
+    return window
+
+
+@staff_view(Capability.ADJUST_CREDITS)
+@require_POST
+def credits(request: HttpRequest, organisation_id: int) -> HttpResponse:
+    window = _in_window(request, organisation_id)
+    if window is None:
+        return redirect("staff:access", organisation_id=organisation_id)
+    form = CreditsForm(request.POST)
+    if form.is_valid():
+        try:
+            entry = credits_adjust(
+                access=window,
+                amount=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"],
+                request=request,
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Balance is now {entry.balance_after}.")
+    else:
+        messages.error(request, "Give an amount and a reason.")
+    return redirect("staff:organisation", organisation_id=organisation_id)
+
+
+@staff_view(Capability.CHANGE_PACKAGE)
+@require_POST
+def package(request: HttpRequest, organisation_id: int) -> HttpResponse:
+    window = _in_window(request, organisation_id)
+    if window is None:
+        return redirect("staff:access", organisation_id=organisation_id)
+    form = PackageForm(request.POST)
+    if form.is_valid():
+        package_change(
+            access=window, package=form.cleaned_data["package"], request=request
+        )
+        messages.success(request, "Package changed.")
+    return redirect("staff:organisation", organisation_id=organisation_id)
+
+
+@staff_view(Capability.SUSPEND_ORGANISATIONS)
+@require_POST
+def suspend(request: HttpRequest, organisation_id: int) -> HttpResponse:
+    window = _in_window(request, organisation_id)
+    if window is None:
+        return redirect("staff:access", organisation_id=organisation_id)
+    suspending = request.POST.get("suspend") == "1"
+    organisation_suspend(access=window, suspend=suspending, request=request)
+    messages.success(
+        request, "Organisation suspended." if suspending else "Organisation reinstated."
+    )
+    return redirect("staff:organisation", organisation_id=organisation_id)
+
+
+@staff_view(Capability.UNLOCK_USERS)
+@require_POST
+def user_unlock(
+    request: HttpRequest, organisation_id: int, user_id: int
+) -> HttpResponse:
+    window = _in_window(request, organisation_id)
+    if window is None:
+        return redirect("staff:access", organisation_id=organisation_id)
+    user = User.objects.filter(pk=user_id, organisation_id=organisation_id).first()
+    if user is None:
+        raise Http404("No such user in this organisation.")
+    client_user_unlock(access=window, user=user, request=request)
+    messages.success(request, f"{user.username} is unlocked.")
+    return redirect("staff:organisation", organisation_id=organisation_id)
+
+
+@staff_view(Capability.VIEW_FULL_NUMBERS)
+@require_POST
+def message_number(
+    request: HttpRequest, organisation_id: int, message_id: int
+) -> HttpResponse:
+    window = _in_window(request, organisation_id)
+    if window is None:
+        return redirect("staff:access", organisation_id=organisation_id)
+    message = (
+        Message.objects.for_organisation(window.organisation)
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None:
+        raise Http404("No such message in this organisation.")
+    number = full_number_reveal(
+        access=window, number=message.recipient, source=message, request=request
+    )
+    return _organisation_page(
+        request,
+        window.organisation,
+        window,
+        revealed={message.pk: format_international(number)},
+    )
+
+
+# --- staff members -------------------------------------------------------------------
+
+
+@staff_view(Capability.MANAGE_STAFF)
+@require_http_methods(["GET", "POST"])
+def members(request: HttpRequest) -> HttpResponse:
+    actor = member_of(request)
+    form = StaffMemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = staff_create(actor=actor, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            _errors(form, exc)
+        else:
+            messages.success(request, f"{created.username} can now log in.")
+            return redirect("staff:members")
+    return _render(
+        request,
+        "members.html",
+        {
+            "form": form,
+            "members": StaffMember.objects.all(),
+            "level_form": StaffLevelForm(),
+        },
+    )
+
+
+def _member(member_id: int) -> StaffMember:
+    found = StaffMember.objects.filter(pk=member_id).first()
+    if found is None:
+        raise Http404("No such staff member.")
+    return found
+
+
+@staff_view(Capability.MANAGE_STAFF)
+@require_POST
+def member_level(request: HttpRequest, member_id: int) -> HttpResponse:
+    form = StaffLevelForm(request.POST)
+    if form.is_valid():
+        staff_level_set(
+            actor=member_of(request),
+            member=_member(member_id),
+            level=form.cleaned_data["level"],
+            request=request,
+        )
+        messages.success(request, "Level changed.")
+    return redirect("staff:members")
+
+
+@staff_view(Capability.MANAGE_STAFF)
+@require_POST
+def member_unlock(request: HttpRequest, member_id: int) -> HttpResponse:
+    staff_unlock(actor=member_of(request), member=_member(member_id), request=request)
+    messages.success(request, "Unlocked.")
+    return redirect("staff:members")
+
+
+@staff_view(None)
+@require_http_methods(["GET"])
+def levels(request: HttpRequest) -> HttpResponse:
+    table = [
+        (capability.value, [level >= MINIMUM_LEVEL[capability] for level in Level])
+        for capability in Capability
+    ]
+    return _render(request, "levels.html", {"table": table, "levels": list(Level)})
+
+
+@staff_view(None, stage="password")
+@require_POST
+def keepalive(request: HttpRequest) -> HttpResponse:
+    """The idle warning's "stay logged in" for staff pages."""
+    return HttpResponse(status=204)
