@@ -191,6 +191,15 @@ def committed(django_capture_on_commit_callbacks: Any) -> Any:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_key_cache() -> Iterator[None]:
+    from tmc.accounts.encryption import cache_clear
+
+    cache_clear()
+    yield
+    cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["tmc.testing.FastArgon2PasswordHasher"]
 

@@ -103,3 +103,42 @@ class OrganisationOwned(models.Model):
 
     class Meta:
         abstract = True
+
+
+class DataKey(models.Model):
+    """One of an organisation's keys, stored only wrapped by the master key.
+
+    ``purpose`` "data" keys encrypt confidential columns; the newest
+    unretired one is current and older ones stay until no row uses them.
+    The "index" key computes blind indexes for lookups and is never rotated
+    with the data keys, so lookups keep working during a rotation.
+    Destroying the keys (wrapped value emptied) makes the organisation's
+    confidential data unreadable: erasure on request.
+    """
+
+    class Purpose(models.TextChoices):
+        DATA = "data", "Data encryption"
+        INDEX = "index", "Blind index"
+
+    # None: the platform's own keys, for data that belongs to no organisation
+    # yet (an inbound text nobody expected) and for platform-wide lookups.
+    organisation = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="data_keys",
+    )
+    key_id = models.CharField(max_length=24, unique=True)
+    purpose = models.CharField(max_length=8, choices=Purpose.choices)
+    wrapped = models.TextField()
+    master_key_id = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} key {self.key_id} of {self.organisation_id}"

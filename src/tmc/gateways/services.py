@@ -7,6 +7,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from tmc.accounts.encryption import index
 from tmc.gateways.base import DeliveryState
 from tmc.messaging.models import InboundMessage, Message
 
@@ -68,18 +69,18 @@ def inbound_receive(
     question that caused them is Boomerang's work, built on top of this.
     """
     last_sent = (
-        Message.objects.filter(recipient=sender, sender=recipient)
+        Message.objects.filter(recipient_route=index(None, sender), sender=recipient)
         .order_by("-created_at", "-id")
         .first()
     )
-    inbound = InboundMessage.objects.create(
+    inbound = InboundMessage(
         organisation=last_sent.organisation if last_sent else None,
         gateway=gateway,
-        sender=sender,
         recipient=recipient,
-        body=body,
         in_reply_to=last_sent,
     )
+    inbound.seal(sender=sender, body=body)
+    inbound.save()
     logger.info(
         "inbound received id=%s organisation_id=%s matched=%s",
         inbound.pk,

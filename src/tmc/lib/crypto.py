@@ -10,6 +10,8 @@ another row fails to open.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -52,3 +54,26 @@ def unseal(key: bytes, token: str, *, associated: str) -> str:
     except (InvalidTag, ValueError) as exc:
         raise DecryptionError("the value cannot be opened") from exc
     return plain.decode()
+
+
+def seal_bytes(key: bytes, plaintext: bytes, *, associated: str) -> str:
+    """Seal raw bytes (a data key being wrapped) as text."""
+    return seal(key, base64.b64encode(plaintext).decode("ascii"), associated=associated)
+
+
+def unseal_bytes(key: bytes, token: str, *, associated: str) -> bytes:
+    return base64.b64decode(unseal(key, token, associated=associated))
+
+
+def fingerprint(key: bytes) -> str:
+    """A short, public name for a key: enough to find it, useless to use it."""
+    return hashlib.sha256(b"tmc-key-id:" + key).hexdigest()[:12]
+
+
+def blind_index(index_key: bytes, value: str) -> str:
+    """A keyed, deterministic token for equality lookups on a secret value.
+
+    HMAC-SHA256 truncated to 128 bits: equal inputs give equal tokens within
+    one organisation, while the token reveals nothing without the key.
+    """
+    return hmac.new(index_key, value.encode(), hashlib.sha256).hexdigest()[:32]

@@ -76,3 +76,62 @@ def read_master_key(home: Path) -> bytes:
     if len(key) != MASTER_KEY_BYTES:
         raise MissingSecretError(f"{home / MASTER_KEY_FILE} is not a 256-bit key")
     return key
+
+
+RETIRED_MASTER_DIR = "retired-master-keys"
+
+
+def master_keys(home: Path) -> dict[str, bytes]:
+    """The current master key and any retired ones, by fingerprint.
+
+    Retired keys stay readable until every data key is re-wrapped with the
+    current one (``tmc keys rotate --master`` does both and then removes them).
+    """
+    from tmc.lib.crypto import fingerprint
+
+    current = read_master_key(home)
+    found = {fingerprint(current): current}
+    retired = home / RETIRED_MASTER_DIR
+    if retired.is_dir():
+        for path in sorted(retired.glob("*.key")):
+            key = base64.b64decode(path.read_text(encoding="ascii").strip())
+            found.setdefault(fingerprint(key), key)
+    return found
+
+
+def master_key_replace(home: Path) -> tuple[str, str]:
+    """Make a new current master key, keeping the old one as retired.
+
+    Returns the fingerprints (old, new). The old key is written to the
+    retired folder before the current file is replaced, so a crash at any
+    point leaves every wrapped key readable.
+    """
+    from tmc.lib.crypto import fingerprint
+
+    old = read_master_key(home)
+    retired = home / RETIRED_MASTER_DIR
+    retired.mkdir(mode=0o700, exist_ok=True)
+    retired_path = retired / f"{fingerprint(old)}.key"
+    if not retired_path.exists():
+        _write_private(retired_path, base64.b64encode(old).decode("ascii"))
+    new = secrets.token_bytes(MASTER_KEY_BYTES)
+    staging = home / (MASTER_KEY_FILE + ".new")
+    staging.unlink(missing_ok=True)
+    _write_private(staging, base64.b64encode(new).decode("ascii"))
+    os.replace(staging, home / MASTER_KEY_FILE)
+    return fingerprint(old), fingerprint(new)
+
+
+def retired_master_keys_remove(home: Path, keep: set[str]) -> int:
+    """Delete retired master keys whose fingerprint is not in ``keep``."""
+    from tmc.lib.crypto import fingerprint
+
+    removed = 0
+    retired = home / RETIRED_MASTER_DIR
+    if retired.is_dir():
+        for path in retired.glob("*.key"):
+            key = base64.b64decode(path.read_text(encoding="ascii").strip())
+            if fingerprint(key) not in keep:
+                path.unlink()
+                removed += 1
+    return removed

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
+from django.utils.functional import cached_property
 
+from tmc.accounts import encryption
 from tmc.accounts.models import (
     Organisation,
     OrganisationOwned,
     OrganisationScopedQuerySet,
 )
 from tmc.lib.segments import Encoding
+
+ERASED = "(erased)"
+
+
+def _opened(owner: int | None, sealed: str, context: str) -> str:
+    """The plaintext, or ERASED once the organisation's keys are destroyed.
+
+    Any other failure to open (a moved or altered value) is an error.
+    """
+    try:
+        return encryption.decrypt(owner, sealed, context=context)
+    except encryption.KeyUnavailable:
+        return ERASED
 
 
 class SenderId(OrganisationOwned):
@@ -36,7 +53,15 @@ class SenderId(OrganisationOwned):
 
 
 class Message(OrganisationOwned):
-    """One text to one recipient, from composition to its delivery report."""
+    """One text to one recipient, from composition to its delivery report.
+
+    The recipient's number and the body are confidential: they are stored
+    only sealed with the organisation's data key (``seal``), bound to this
+    row's ``uid``, and found by blind index: ``recipient_index`` within the
+    organisation, ``recipient_route`` across the platform (to route replies).
+    """
+
+    TABLE = "messaging_message"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -50,9 +75,12 @@ class Message(OrganisationOwned):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     sender = models.CharField(max_length=16)
-    recipient = models.CharField(max_length=16, help_text="E.164")
-    body = models.TextField()
+    recipient_sealed = models.TextField()
+    recipient_index = models.CharField(max_length=32, db_index=True)
+    recipient_route = models.CharField(max_length=32, db_index=True)
+    body_sealed = models.TextField()
     encoding = models.CharField(
         max_length=8, choices=[(e.value, e.value) for e in Encoding]
     )
@@ -88,6 +116,33 @@ class Message(OrganisationOwned):
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
 
+    def seal(self, *, recipient: str, body: str) -> None:
+        """Store the number and body encrypted; call before saving."""
+        owner = self.organisation_id
+        self.recipient_sealed = encryption.encrypt(
+            owner, recipient, context=self._context("recipient")
+        )
+        self.body_sealed = encryption.encrypt(
+            owner, body, context=self._context("body")
+        )
+        self.recipient_index = encryption.index(owner, recipient)
+        self.recipient_route = encryption.index(None, recipient)
+        self.__dict__["recipient"] = recipient
+        self.__dict__["body"] = body
+
+    def _context(self, column: str) -> str:
+        return encryption.field_context(self.TABLE, column, self.uid)
+
+    @cached_property
+    def recipient(self) -> str:
+        return _opened(
+            self.organisation_id, self.recipient_sealed, self._context("recipient")
+        )
+
+    @cached_property
+    def body(self) -> str:
+        return _opened(self.organisation_id, self.body_sealed, self._context("body"))
+
 
 class InboundMessage(models.Model):
     """A text received from a handset, matched to an organisation if possible.
@@ -98,10 +153,14 @@ class InboundMessage(models.Model):
     organisation = models.ForeignKey(
         Organisation, null=True, blank=True, on_delete=models.PROTECT
     )
+    TABLE = "messaging_inboundmessage"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     gateway = models.CharField(max_length=40)
-    sender = models.CharField(max_length=16, help_text="E.164 of the handset")
+    sender_sealed = models.TextField(help_text="The handset's number, sealed")
+    sender_route = models.CharField(max_length=32, db_index=True)
     recipient = models.CharField(max_length=16, help_text="Our number it was sent to")
-    body = models.TextField()
+    body_sealed = models.TextField()
     in_reply_to = models.ForeignKey(
         Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -114,3 +173,29 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"Inbound {self.pk}"
+
+    def seal(self, *, sender: str, body: str) -> None:
+        """Seal with the organisation's key, or the platform's if none yet."""
+        owner = self.organisation_id
+        self.sender_sealed = encryption.encrypt(
+            owner, sender, context=self._context("sender")
+        )
+        self.body_sealed = encryption.encrypt(
+            owner, body, context=self._context("body")
+        )
+        self.sender_route = encryption.index(None, sender)
+        self.__dict__["sender"] = sender
+        self.__dict__["body"] = body
+
+    def _context(self, column: str) -> str:
+        return encryption.field_context(self.TABLE, column, self.uid)
+
+    @cached_property
+    def sender(self) -> str:
+        return _opened(
+            self.organisation_id, self.sender_sealed, self._context("sender")
+        )
+
+    @cached_property
+    def body(self) -> str:
+        return _opened(self.organisation_id, self.body_sealed, self._context("body"))

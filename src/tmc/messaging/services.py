@@ -17,7 +17,7 @@ from tmc.gateways.registry import gateway_for_messages
 from tmc.identity.models import User
 from tmc.lib.phone import InvalidNumber, normalise_mobile
 from tmc.lib.segments import SegmentCount, count_segments
-from tmc.messaging.models import Message, SenderId
+from tmc.messaging.models import ERASED, Message, SenderId
 
 logger = logging.getLogger(__name__)
 
@@ -88,16 +88,16 @@ def message_send(*, user: User, recipient: str, body: str, sender: str = "") -> 
 
     with transaction.atomic():
         _check_limits(user, composed.credits)
-        message = Message.objects.create(
+        message = Message(
             organisation=user.organisation,
             created_by=user,
             sender=composed.sender,
-            recipient=composed.recipient,
-            body=composed.body,
             encoding=composed.segments.encoding,
             parts=composed.segments.parts,
             credits=composed.credits,
         )
+        message.seal(recipient=composed.recipient, body=composed.body)
+        message.save()
         try:
             credits_debit(
                 organisation=user.organisation,
@@ -172,6 +172,13 @@ def message_dispatch(*, message_id: int) -> Message.Status | None:
         return None
 
     message = Message.objects.get(pk=message_id)
+    if message.recipient == ERASED:
+        Message.objects.filter(pk=message.pk).update(
+            status=Message.Status.FAILED,
+            failure_reason="The organisation's data was erased.",
+            completed_at=timezone.now(),
+        )
+        return Message.Status.FAILED
     gateway = gateway_for_messages()
     submission = Submission(
         message_id=message.pk,

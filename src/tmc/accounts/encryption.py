@@ -1,0 +1,269 @@
+"""Envelope encryption of each organisation's confidential data.
+
+Each organisation has its own data keys and an index key, stored wrapped by
+the master key (which lives in TMC_HOME, never in the database). Values are
+sealed with AES-256-GCM under the organisation's current data key, tagged
+with that key's id, and bound by associated data to the organisation and to
+the table, column and row they belong to: a ciphertext copied elsewhere fails
+to open. Lookups on secret values (a mobile number) use a keyed blind index.
+
+Unwrapped keys are cached in the process for a short while, so a destroyed
+key stops working everywhere within that time.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from tmc.accounts.models import DataKey, Organisation
+from tmc.lib import keys
+from tmc.lib.crypto import (
+    DecryptionError,
+    blind_index,
+    fingerprint,
+    seal,
+    seal_bytes,
+    unseal,
+    unseal_bytes,
+)
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 30.0
+KEY_BYTES = 32
+
+
+class KeyUnavailable(DecryptionError):
+    """The key a value was sealed with is destroyed or unknown."""
+
+
+@dataclass(frozen=True)
+class _Key:
+    key_id: str
+    secret: bytes
+    loaded_at: float
+
+
+_lock = threading.Lock()
+_by_id: dict[str, _Key] = {}
+_current: dict[tuple[int, str], _Key] = {}
+
+
+def cache_clear() -> None:
+    with _lock:
+        _by_id.clear()
+        _current.clear()
+
+
+Owner = int | None  # an organisation's id, or None for the platform's keys
+
+
+def _wrap_context(organisation_id: Owner, key_id: str, purpose: str) -> str:
+    return f"datakey|{organisation_id or 'platform'}|{key_id}|{purpose}"
+
+
+def _fresh(entry: _Key | None) -> bool:
+    return entry is not None and time.monotonic() - entry.loaded_at < CACHE_SECONDS
+
+
+def _unwrap(row: DataKey) -> _Key:
+    if row.destroyed_at is not None or not row.wrapped:
+        raise KeyUnavailable(f"key {row.key_id} has been destroyed")
+    masters = keys.master_keys(settings.TMC_HOME)
+    master = masters.get(row.master_key_id)
+    if master is None:
+        raise KeyUnavailable(f"master key {row.master_key_id} is not available")
+    secret = unseal_bytes(
+        master,
+        row.wrapped,
+        associated=_wrap_context(row.organisation_id, row.key_id, row.purpose),
+    )
+    return _Key(row.key_id, secret, time.monotonic())
+
+
+def data_key_create(
+    organisation: Organisation | Owner, purpose: str = DataKey.Purpose.DATA
+) -> DataKey:
+    """Generate a key for the organisation, wrapped by the current master key."""
+    organisation_id = (
+        organisation.pk if isinstance(organisation, Organisation) else organisation
+    )
+    master = keys.read_master_key(settings.TMC_HOME)
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_bytes(KEY_BYTES)
+    return DataKey.objects.create(
+        organisation_id=organisation_id,
+        key_id=key_id,
+        purpose=purpose,
+        master_key_id=fingerprint(master),
+        wrapped=seal_bytes(
+            master,
+            secret,
+            associated=_wrap_context(organisation_id, key_id, purpose),
+        ),
+    )
+
+
+def _owned_by(organisation_id: Owner) -> dict[str, object]:
+    if organisation_id is None:
+        return {"organisation__isnull": True}
+    return {"organisation_id": organisation_id}
+
+
+def _live(organisation_id: Owner, purpose: str) -> DataKey | None:
+    return (
+        DataKey.objects.filter(
+            **_owned_by(organisation_id),
+            purpose=purpose,
+            retired_at__isnull=True,
+            destroyed_at__isnull=True,
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _current_key(organisation_id: Owner, purpose: str) -> _Key:
+    cached = _current.get((organisation_id or 0, purpose))
+    if _fresh(cached):
+        assert cached is not None
+        return cached
+    row = _live(organisation_id, purpose)
+    if row is None:
+        if DataKey.objects.filter(
+            **_owned_by(organisation_id), destroyed_at__isnull=False
+        ).exists():
+            raise KeyUnavailable("this organisation's keys have been destroyed")
+        # Keys are made on first use. Locking the organisation's row makes
+        # two processes doing so at once create one key, not two.
+        with transaction.atomic():
+            if organisation_id is not None:
+                Organisation.objects.select_for_update().filter(
+                    pk=organisation_id
+                ).first()
+            row = _live(organisation_id, purpose) or data_key_create(
+                organisation_id, purpose
+            )
+    entry = _unwrap(row)
+    _remember_after_commit((organisation_id or 0, purpose), entry)
+    return entry
+
+
+def _remember_after_commit(current: tuple[int, str] | None, entry: _Key) -> None:
+    """Cache a key only once its row is surely committed.
+
+    A key created or read inside a transaction that then rolls back must not
+    outlive it in the cache: its id could be handed out again, and data
+    sealed with the cached key would have no stored key to open it.
+    """
+
+    def remember() -> None:
+        with _lock:
+            if current is not None:
+                _current[current] = entry
+            _by_id[entry.key_id] = entry
+
+    transaction.on_commit(remember)
+
+
+def _key_by_id(key_id: str) -> _Key:
+    cached = _by_id.get(key_id)
+    if _fresh(cached):
+        assert cached is not None
+        return cached
+    row = DataKey.objects.filter(key_id=key_id).first()
+    if row is None:
+        raise KeyUnavailable(f"unknown key {key_id}")
+    entry = _unwrap(row)
+    _remember_after_commit(None, entry)
+    return entry
+
+
+def _associated(organisation_id: Owner, context: str) -> str:
+    return f"{organisation_id or 'platform'}|{context}"
+
+
+def field_context(table: str, column: str, row: object) -> str:
+    """What a value is bound to: its table, column and row."""
+    return f"{table}.{column}|{row}"
+
+
+def encrypt(organisation_id: Owner, plaintext: str, *, context: str) -> str:
+    key = _current_key(organisation_id, DataKey.Purpose.DATA)
+    sealed = seal(
+        key.secret, plaintext, associated=_associated(organisation_id, context)
+    )
+    return f"{key.key_id}:{sealed}"
+
+
+def decrypt(organisation_id: Owner, token: str, *, context: str) -> str:
+    key_id, _, sealed = token.partition(":")
+    key = _key_by_id(key_id)
+    return unseal(key.secret, sealed, associated=_associated(organisation_id, context))
+
+
+def key_id_of(token: str) -> str:
+    return token.partition(":")[0]
+
+
+def index(organisation_id: Owner, value: str) -> str:
+    key = _current_key(organisation_id, DataKey.Purpose.INDEX)
+    return blind_index(key.secret, value)
+
+
+def organisation_keys_destroy(organisation: Organisation) -> int:
+    """Erase on request: make every confidential value unreadable, at once."""
+    destroyed = DataKey.objects.filter(
+        organisation=organisation, destroyed_at__isnull=True
+    ).update(wrapped="", destroyed_at=timezone.now())
+    cache_clear()
+    logger.warning(
+        "organisation keys destroyed organisation_id=%s count=%s",
+        organisation.pk,
+        destroyed,
+    )
+    return destroyed
+
+
+def master_key_rotate() -> tuple[str, int]:
+    """Re-wrap every organisation key with a new master key.
+
+    Only the keys are re-wrapped, never the data, so this takes seconds
+    whatever the amount of data. Returns the new master key's fingerprint and
+    the number of keys re-wrapped.
+    """
+    home = settings.TMC_HOME
+    old_id, new_id = keys.master_key_replace(home)
+    masters = keys.master_keys(home)
+    new_master = masters[new_id]
+    count = 0
+    for row in DataKey.objects.filter(destroyed_at__isnull=True).exclude(
+        master_key_id=new_id
+    ):
+        context = _wrap_context(row.organisation_id, row.key_id, row.purpose)
+        secret = unseal_bytes(
+            masters[row.master_key_id], row.wrapped, associated=context
+        )
+        row.wrapped = seal_bytes(new_master, secret, associated=context)
+        row.master_key_id = new_id
+        row.save(update_fields=["wrapped", "master_key_id"])
+        count += 1
+    still_used = set(
+        DataKey.objects.filter(destroyed_at__isnull=True).values_list(
+            "master_key_id", flat=True
+        )
+    )
+    keys.retired_master_keys_remove(home, keep=still_used)
+    cache_clear()
+    logger.info(
+        "master key rotated from %s to %s; %s keys re-wrapped", old_id, new_id, count
+    )
+    return new_id, count
