@@ -17,6 +17,7 @@ commands:
   worker           run the background worker (sending, delivery reports)
   create-account   open a client organisation with its Controller
   staff create     add a provider staff member (password from stdin)
+  audit ACTION     the activity log: verify, anchor or prune
   manage ARGS      run a Django management command
 
 Run `tmc COMMAND --help` for a command's options.
@@ -29,6 +30,7 @@ COMMANDS = {
     "worker": "run_huey",
     "create-account": "create_account",
     "staff": "staff",
+    "audit": "audit",
 }
 
 

@@ -182,6 +182,12 @@ try:
         "TMC_SIMULATOR_FAILURE_RATE", 0.0, minimum=0.0, maximum=1.0
     )
 
+    # Two years by default: long enough for a yearly audit and its follow-up.
+    TMC_AUDIT_RETENTION_DAYS = env.read_int("TMC_AUDIT_RETENTION_DAYS", 730, minimum=1)
+    TMC_AUDIT_ANCHOR_FILE = TMC_HOME / "audit-anchors.log"
+    # Controllers are told when a debit takes the balance below this.
+    TMC_LOW_CREDIT_THRESHOLD = env.read_int("TMC_LOW_CREDIT_THRESHOLD", 50, minimum=0)
+
     _mail = _email(env.read_str("TMC_EMAIL_URL"), TMC_HOME)
     EMAIL_BACKEND = _mail.pop("EMAIL_BACKEND")
     EMAIL_FILE_PATH = _mail.pop("EMAIL_FILE_PATH", str(TMC_HOME / "mail"))
@@ -244,6 +250,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "tmc.audit.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -186,7 +186,7 @@ def test_canaries_of_another_organisation_never_appear(
             continue
         response = client.get(page, follow=True)
         content = (
-            b"".join(response.streaming_content)
+            b"".join(getattr(response, "streaming_content", []))
             if response.streaming
             else response.content
         )

@@ -6,4 +6,6 @@ app_name = "audit"
 
 urlpatterns = [
     path("", views.activity, name="activity"),
+    path("export.csv", views.activity_csv, name="activity_csv"),
+    path("mine/", views.my_logins, name="my_logins"),
 ]

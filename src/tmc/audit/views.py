@@ -1,27 +1,75 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+import csv
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from tmc.audit.models import Event
-from tmc.identity.access import control_area
+from tmc.audit.forms import ActivityFilterForm
+from tmc.audit.services import (
+    activity_export,
+    events_for_organisation,
+    login_history,
+)
+from tmc.identity.access import control_area, signed_in
 from tmc.identity.models import Permission, User
 
 PAGE_SIZE = 100
 
 
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
 @control_area(permission=Permission.VIEW_REPORTS)
 @require_GET
 def activity(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    assert isinstance(user, User)
-    events = Event.objects.for_user(user).select_related("actor")
-    action = request.GET.get("action", "").strip()
-    if action:
-        events = events.filter(action__startswith=action)
+    user = _user(request)
+    form = ActivityFilterForm(request.GET or None)
+    events = events_for_organisation(user.organisation, form.event_filter())
     return render(
         request,
         "audit/activity.html",
-        {"events": events[:PAGE_SIZE], "action": action},
+        {
+            "form": form,
+            "events": events[:PAGE_SIZE],
+            "page_size": PAGE_SIZE,
+            "query": request.GET.urlencode(),
+        },
+    )
+
+
+class _Echo:
+    """A file-like object whose ``write`` returns the line, for streaming."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@control_area(permission=Permission.VIEW_REPORTS)
+@require_GET
+def activity_csv(request: HttpRequest) -> StreamingHttpResponse:
+    user = _user(request)
+    form = ActivityFilterForm(request.GET or None)
+    rows = activity_export(user=user, wanted=form.event_filter(), request=request)
+    writer: Any = csv.writer(_Echo())
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    return StreamingHttpResponse(
+        (writer.writerow(row) for row in rows),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="activity-{stamp}.csv"'},
+    )
+
+
+@signed_in
+@require_GET
+def my_logins(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "audit/my_logins.html",
+        {"events": login_history(_user(request))[:PAGE_SIZE]},
     )

@@ -45,6 +45,7 @@ ACCOUNT_LOCKED = (
     "organisation's Controller, or TMC support, to unlock it."
 )
 MANAGER_ONLY = frozenset({Permission.CREATE_USERS, Permission.VIEW_REPORTS})
+RIGHTS_LIMITS = ("daily_message_limit", "monthly_message_limit")
 
 
 # --- users -----------------------------------------------------------------
@@ -265,8 +266,15 @@ def user_update(
             for key, value in _snapshot(target).items()
             if before[key] != value
         }
+        # One event per change; a change to what the user may do is filed
+        # as a permission change, so it can be found apart from renames.
+        rights = {"role", *RIGHTS_LIMITS, *Permission.values}
         event_record(
-            action="user.updated",
+            action=(
+                "user.permissions_changed"
+                if rights & changed.keys()
+                else "user.updated"
+            ),
             actor=actor,
             target=target,
             details={"changed": changed},
@@ -633,6 +641,10 @@ def _count_second_factor_failure(locked: User, request: HttpRequest | None) -> N
         details={"attempt": locked.second_password_failures},
         request=request,
     )
+    if locked.second_password_locked_at is not None:
+        event_record(
+            action="second_factor.locked", actor=locked, target=locked, request=request
+        )
 
 
 # --- organisation security settings ------------------------------------------

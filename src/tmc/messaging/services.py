@@ -9,9 +9,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
+from django.http import HttpRequest
 from django.utils import timezone
 
 from tmc.accounts.services import InsufficientCredit, credits_debit
+from tmc.audit.services import event_record
 from tmc.gateways.base import GatewayError, Submission
 from tmc.gateways.registry import gateway_for_messages
 from tmc.identity.models import User
@@ -79,7 +81,14 @@ def message_compose(
     )
 
 
-def message_send(*, user: User, recipient: str, body: str, sender: str = "") -> Message:
+def message_send(
+    *,
+    user: User,
+    recipient: str,
+    body: str,
+    sender: str = "",
+    request: HttpRequest | None = None,
+) -> Message:
     """Validate, charge and queue one text; the worker sends it.
 
     Nothing is created and nothing is charged when any check fails.
@@ -107,6 +116,20 @@ def message_send(*, user: User, recipient: str, body: str, sender: str = "") -> 
         except InsufficientCredit as exc:
             # Leaving the atomic block by exception undoes the message too.
             raise ValidationError({"body": str(exc)}) from exc
+        # Ids and counts only: the body and the number stay out of the log.
+        event_record(
+            action="message.sent",
+            actor=user,
+            target=message,
+            details={
+                "message": message.pk,
+                "sender": message.sender,
+                "parts": message.parts,
+                "credits": message.credits,
+                "encoding": message.encoding,
+            },
+            request=request,
+        )
         transaction.on_commit(lambda: _enqueue_dispatch(message.pk))
 
     logger.info(

@@ -39,6 +39,7 @@ def compose(request: HttpRequest) -> HttpResponse:
                 recipient=form.cleaned_data["recipient"],
                 body=form.cleaned_data["body"],
                 sender=form.cleaned_data["sender"],
+                request=request,
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():

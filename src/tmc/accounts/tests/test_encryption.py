@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db import connection
-from hypothesis import given, settings as hypothesis_settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tmc.accounts import encryption
