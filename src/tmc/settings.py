@@ -59,7 +59,8 @@ def _database(url: str, home: Path) -> dict[str, Any]:
     return config
 
 
-def _email(url: str, home: Path) -> dict[str, Any]:
+def email_settings(url: str, home: Path) -> dict[str, Any]:
+    """Django's mail settings for a TMC_EMAIL_URL (empty: files in TMC_HOME)."""
     if not url:
         return {
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
@@ -185,10 +186,11 @@ try:
     # Two years by default: long enough for a yearly audit and its follow-up.
     TMC_AUDIT_RETENTION_DAYS = env.read_int("TMC_AUDIT_RETENTION_DAYS", 730, minimum=1)
     TMC_AUDIT_ANCHOR_FILE = TMC_HOME / "audit-anchors.log"
-    # Controllers are told when a debit takes the balance below this.
+    # The low-credit alert level of an organisation whose Controller has not
+    # chosen one.
     TMC_LOW_CREDIT_THRESHOLD = env.read_int("TMC_LOW_CREDIT_THRESHOLD", 50, minimum=0)
 
-    _mail = _email(env.read_str("TMC_EMAIL_URL"), TMC_HOME)
+    _mail = email_settings(env.read_str("TMC_EMAIL_URL"), TMC_HOME)
     EMAIL_BACKEND = _mail.pop("EMAIL_BACKEND")
     EMAIL_FILE_PATH = _mail.pop("EMAIL_FILE_PATH", str(TMC_HOME / "mail"))
     EMAIL_HOST = _mail.pop("EMAIL_HOST", "localhost")

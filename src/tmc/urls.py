@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("tmc.identity.urls")),
     path("messages/", include("tmc.messaging.urls")),
     path("activity/", include("tmc.audit.urls")),
+    path("notifications/", include("tmc.notifications.urls")),
     path("staff/", include("tmc.staff.urls")),
     path("health/", health, name="health"),
 ]

@@ -13,6 +13,7 @@ from tmc.identity.access import ACCESS_ATTRIBUTE
 from tmc.identity.models import RememberedDevice, User, UserSession
 from tmc.messaging.models import Message
 from tmc.messaging.services import message_send
+from tmc.notifications.models import Notification
 from tmc.testing import Tenant, signed_in_client
 
 CANARIES = ["CANARY-BODY-7731", "+447400999111", "+44 7400 999111", "Canary Person"]
@@ -61,8 +62,15 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
     device = RememberedDevice.objects.create(
         user=b.user, name="Canary phone", token_hash="0" * 64
     )
+    notice = Notification.objects.create(
+        organisation=b.organisation,
+        recipient=b.user,
+        kind="new_device",
+        title=CANARIES[0],
+    )
     return {
         "messaging:detail": {"message_id": message.pk},
+        "notifications:open": {"notification_id": notice.pk},
         "identity:user_edit": {"user_id": b.user.pk},
         "identity:user_unlock": {"user_id": b.user.pk},
         "identity:user_device_revoke": {"user_id": b.user.pk, "device_id": device.pk},
@@ -85,6 +93,7 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         "identity:user_device_revoke",
         "identity:session_end",
         "identity:device_revoke",
+        "notifications:open",
         # Reset links carry a signed token, not an object id.
         "identity:password_reset_confirm",
     }
@@ -126,6 +135,7 @@ def test_each_role_gets_404_for_another_organisations_ids(
     assert Message.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert not RememberedDevice.objects.filter(revoked_at__isnull=False).exists()
     assert not UserSession.objects.filter(ended_at__isnull=False).exists()
+    assert not Notification.objects.filter(read_at__isnull=False).exists()
 
 
 STAFF_PATTERNS = [

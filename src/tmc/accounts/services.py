@@ -10,6 +10,7 @@ from django.db.models import F
 from tmc.accounts.models import CreditLedgerEntry, Organisation, Package
 from tmc.identity.models import Role, User
 from tmc.identity.services import user_create
+from tmc.notifications.services import low_credit_check
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +80,15 @@ def credits_add(
             credit_balance=F("credit_balance") + amount
         )
         organisation.refresh_from_db(fields=["credit_balance"])
-        return CreditLedgerEntry.objects.create(
+        entry = CreditLedgerEntry.objects.create(
             organisation=organisation,
             kind=kind,
             amount=amount,
             balance_after=organisation.credit_balance,
             reason=reason,
         )
+        low_credit_check(organisation)
+        return entry
 
 
 def credits_debit(
@@ -111,10 +114,12 @@ def credits_debit(
     organisation.refresh_from_db(fields=["credit_balance"])
     if not debited:
         raise InsufficientCredit(needed=amount, available=organisation.credit_balance)
-    return CreditLedgerEntry.objects.create(
+    entry = CreditLedgerEntry.objects.create(
         organisation=organisation,
         kind=kind,
         amount=-amount,
         balance_after=organisation.credit_balance,
         reason=reason,
     )
+    low_credit_check(organisation)
+    return entry

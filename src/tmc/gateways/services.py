@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from tmc.accounts.encryption import index
 from tmc.gateways.base import DeliveryState
+from tmc.lib.phone import mask_number
 from tmc.messaging.models import InboundMessage, Message
+from tmc.notifications.catalogue import Kind
+from tmc.notifications.services import notify
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +63,7 @@ def delivery_report_receive(
     return message
 
 
+@transaction.atomic
 def inbound_receive(
     *, gateway: str, sender: str, recipient: str, body: str
 ) -> InboundMessage:
@@ -81,6 +86,13 @@ def inbound_receive(
     )
     inbound.seal(sender=sender, body=body)
     inbound.save()
+    if last_sent is not None:
+        notify(
+            kind=Kind.REPLY_RECEIVED,
+            recipients=[last_sent.created_by],
+            context={"sender_masked": mask_number(sender)},
+            link=reverse("messaging:detail", kwargs={"message_id": last_sent.pk}),
+        )
     logger.info(
         "inbound received id=%s organisation_id=%s matched=%s",
         inbound.pk,

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from tmc.accounts.models import Organisation
@@ -31,7 +32,13 @@ from tmc.identity.models import (
 )
 from tmc.identity.policy import policy_for
 from tmc.identity.sessions import user_devices_forget, user_sessions_end
-from tmc.notifications.services import managers_of, notify
+from tmc.notifications.catalogue import Channel, Kind
+from tmc.notifications.services import (
+    administrators_of,
+    email_user,
+    managers_of,
+    notify,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +182,8 @@ def user_create(
             candidate.password_changed_at = timezone.now()
         candidate.save()
         if password is None:
-            notify(
-                recipients=[candidate],
+            email_user(
+                user=candidate,
                 template="welcome",
                 context={
                     "user": candidate,
@@ -193,9 +200,11 @@ def user_create(
             request=request,
         )
         notify(
+            kind=Kind.USER_CREATED,
             recipients=[m for m in managers_of(organisation) if m.pk != candidate.pk],
             template="new_user",
             context={"user": candidate, "created_by": created_by},
+            link=reverse("identity:user_edit", kwargs={"user_id": candidate.pk}),
         )
     logger.info(
         "user created id=%s organisation_id=%s role=%s",
@@ -331,7 +340,6 @@ def password_setting_link(user: User, request: HttpRequest | None) -> str:
     """A single-use link (Django's reset token) to choose a password."""
     from django.conf import settings
     from django.contrib.auth.tokens import default_token_generator
-    from django.urls import reverse
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
 
@@ -388,8 +396,8 @@ def password_change(
             action=f"password.{reason}", actor=user, target=user, request=request
         )
         notify(
-            recipients=managers_of(user.organisation),
-            template="password_changed",
+            kind=Kind.PASSWORD_CHANGED,
+            recipients=[*administrators_of(user.organisation, other_than=user), user],
             context={"user": user, "reason": reason},
         )
 
@@ -488,12 +496,27 @@ def _count_failure(user: User, request: HttpRequest | None) -> None:
     )
     if user.locked_at is not None:
         event_record(action="user.locked", actor=user, target=user, request=request)
-        notify(
-            recipients=managers_of(user.organisation),
-            template="account_locked",
-            context={"user": user, "attempts": user.failed_login_attempts},
-        )
+        _locked_notify(user, attempts=user.failed_login_attempts)
         logger.warning("user locked id=%s", user.pk)
+
+
+def _locked_notify(user: User, *, attempts: int, second_factor: bool = False) -> None:
+    """Administrators hear in the app and by email; the user, who cannot
+    sign in to read a notice, by email only."""
+    context = {"user": user, "attempts": attempts, "second_factor": second_factor}
+    notify(
+        kind=Kind.ACCOUNT_LOCKED,
+        recipients=administrators_of(user.organisation, other_than=user),
+        context=context,
+        link=reverse("identity:users"),
+    )
+    notify(
+        kind=Kind.ACCOUNT_LOCKED,
+        recipients=[user],
+        template="account_locked_you",
+        context=context,
+        channels=[Channel.EMAIL],
+    )
 
 
 # --- second password ---------------------------------------------------------
@@ -624,14 +647,8 @@ def _count_second_factor_failure(locked: User, request: HttpRequest | None) -> N
     if locked.second_password_failures >= policy.second_password_attempts:
         locked.second_password_locked_at = timezone.now()
         fields.append("second_password_locked_at")
-        notify(
-            recipients=managers_of(locked.organisation),
-            template="account_locked",
-            context={
-                "user": locked,
-                "attempts": locked.second_password_failures,
-                "second_factor": True,
-            },
+        _locked_notify(
+            locked, attempts=locked.second_password_failures, second_factor=True
         )
     locked.save(update_fields=fields)
     event_record(

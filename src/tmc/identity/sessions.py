@@ -20,12 +20,15 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from tmc.audit.services import client_address, event_record
 from tmc.identity.models import RememberedDevice, User, UserSession
 from tmc.identity.policy import policy_for
+from tmc.notifications.catalogue import Kind
+from tmc.notifications.services import notify
 
 logger = logging.getLogger(__name__)
 
@@ -219,13 +222,23 @@ def _token_hash(token: str) -> str:
 
 def device_remember(request: HttpRequest, response: HttpResponse, user: User) -> None:
     token = secrets.token_urlsafe(32)
-    RememberedDevice.objects.create(
+    device = RememberedDevice.objects.create(
         user=user,
         name=request.META.get("HTTP_USER_AGENT", "Unknown device")[:200],
         token_hash=_token_hash(token),
     )
     device_cookie_set(response, user, token)
     event_record(action="device.remembered", actor=user, target=user, request=request)
+    notify(
+        kind=Kind.NEW_DEVICE,
+        recipients=[user],
+        context={
+            "device": device.name,
+            "address": client_address(request),
+            "when": device.created_at,
+        },
+        link=reverse("identity:account"),
+    )
 
 
 def device_forget(request: HttpRequest, response: HttpResponse) -> None:

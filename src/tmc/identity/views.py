@@ -55,6 +55,7 @@ from tmc.identity.totp import (
     totp_secret_for_display,
 )
 from tmc.lib.security_policy import ORGANISATION_ADJUSTABLE
+from tmc.notifications.catalogue import Kind
 from tmc.notifications.services import managers_of, notify
 
 
@@ -488,11 +489,12 @@ class PasswordResetView(auth_views.PasswordResetView):
                 request=self.request,
             )
             notify(
+                kind=Kind.PASSWORD_RESET_REQUESTED,
                 recipients=[
                     m for m in managers_of(user.organisation) if m.pk != user.pk
                 ],
-                template="password_reset_requested",
                 context={"user": user},
+                link=reverse("identity:user_edit", kwargs={"user_id": user.pk}),
             )
         return response
 

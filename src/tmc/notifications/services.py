@@ -1,26 +1,46 @@
-"""Tell the right people about security events, by email.
+"""Tell the right people, by the channels they chose and the policy demands.
 
-Emails are rendered now, inside the request, and sent by the worker after
-the triggering transaction commits: a rolled-back change notifies nobody,
-and a slow mail server never slows a log-in.
+One ``notify`` for every notice: it writes the in-app notice (the bell and
+the desktop pop-up read those) in the caller's transaction and queues the
+email for the worker once that transaction commits, so a rolled-back change
+tells nobody and a slow mail server never slows a log-in. Emails and notices
+carry names, masked numbers and links, never passwords, message bodies or
+full numbers.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from tmc.accounts.models import Organisation
+from tmc.audit.services import event_record
 from tmc.identity.models import Role, User
+from tmc.notifications.catalogue import (
+    LOCKED_ON,
+    NOTICE_TYPES,
+    Channel,
+    Kind,
+    NoticeType,
+)
+from tmc.notifications.models import LowCreditAlert, Notification, Preference
 
 logger = logging.getLogger(__name__)
 
 MANAGER_ROLES = (Role.CONTROLLER, Role.ADMINISTRATOR)
+SUBJECT_PREFIX = "TMC: "
+
+
+# --- who hears -----------------------------------------------------------------
 
 
 def managers_of(
@@ -29,26 +49,174 @@ def managers_of(
     return list(
         User.objects.filter(
             organisation=organisation, role__in=list(roles), is_active=True
-        ).exclude(email="")
+        ).order_by("pk")
     )
 
 
+def administrators_of(
+    organisation: Organisation, *, other_than: User | None = None
+) -> list[User]:
+    """Who hears security notices the policy addresses to Administrators.
+
+    ``other_than`` is the person the notice is about: someone else must hear
+    of their lock-out or new password, so when no other Administrator is
+    active, the Controllers do.
+    """
+    for roles in ([Role.ADMINISTRATOR], [Role.CONTROLLER]):
+        people = [
+            person
+            for person in managers_of(organisation, roles)
+            if other_than is None or person.pk != other_than.pk
+        ]
+        if people:
+            return people
+    return []
+
+
+# --- preferences ---------------------------------------------------------------
+
+
+def channels_allowed(notice: NoticeType, chosen: Preference | None) -> set[Channel]:
+    if chosen is None:
+        wanted = set(notice.defaults)
+    else:
+        wanted = {
+            channel
+            for channel, on in (
+                (Channel.IN_APP, chosen.in_app),
+                (Channel.EMAIL, chosen.email),
+                (Channel.DESKTOP, chosen.desktop),
+            )
+            if on
+        }
+    if notice.security:
+        wanted |= LOCKED_ON
+    return wanted
+
+
+@dataclass(frozen=True)
+class PreferenceRow:
+    notice: NoticeType
+    channels: set[Channel]
+
+    @property
+    def locked(self) -> frozenset[Channel]:
+        return LOCKED_ON if self.notice.security else frozenset()
+
+
+def preferences_for(user: User) -> list[PreferenceRow]:
+    chosen = {p.kind: p for p in Preference.objects.filter(user=user)}
+    return [
+        PreferenceRow(notice, channels_allowed(notice, chosen.get(kind)))
+        for kind, notice in NOTICE_TYPES.items()
+    ]
+
+
+def preferences_save(*, user: User, wanted: dict[str, set[Channel]]) -> None:
+    """Store the channels chosen per kind; security channels stay on."""
+    changed: dict[str, list[str]] = {}
+    with transaction.atomic():
+        for row in preferences_for(user):
+            kind = row.notice.kind.value
+            channels = set(wanted.get(kind, set())) | set(row.locked)
+            Preference.objects.update_or_create(
+                user=user,
+                kind=kind,
+                defaults={
+                    "in_app": Channel.IN_APP in channels,
+                    "email": Channel.EMAIL in channels,
+                    "desktop": Channel.DESKTOP in channels,
+                },
+            )
+            if channels != row.channels:
+                changed[kind] = sorted(channels)
+        if changed:
+            event_record(
+                action="notifications.preferences_changed",
+                actor=user,
+                target=user,
+                details={"channels": changed},
+            )
+
+
+# --- sending -------------------------------------------------------------------
+
+
 def notify(
-    *, recipients: Iterable[User], template: str, context: dict[str, Any]
+    *,
+    kind: Kind,
+    recipients: Iterable[User],
+    context: dict[str, Any],
+    template: str | None = None,
+    link: str = "",
+    channels: Collection[Channel] | None = None,
 ) -> int:
-    """Queue one email per recipient from ``notifications/<template>.*``."""
-    count = 0
-    for recipient in recipients:
-        full_context = {**context, "recipient": recipient}
+    """Tell each recipient once, by the channels allowed for ``kind``.
+
+    ``template`` names ``notifications/<template>{_subject.txt,.txt,.html}``
+    (default: the kind); ``channels`` narrows the channels further, as for a
+    locked user who can read email but cannot sign in.
+    """
+    notice = NOTICE_TYPES[kind.value]
+    people = {user.pk: user for user in recipients if user.is_active}
+    chosen = {
+        p.user_id: p
+        for p in Preference.objects.filter(user_id__in=list(people), kind=kind.value)
+    }
+    notices: list[Notification] = []
+    emailed = 0
+    for user in people.values():
+        wanted = channels_allowed(notice, chosen.get(user.pk))
+        if channels is not None:
+            wanted &= set(channels)
+        full_context = {**context, "recipient": user, "link": _absolute(link)}
         subject = render_to_string(
-            f"notifications/{template}_subject.txt", full_context
+            f"notifications/{template or kind.value}_subject.txt", full_context
         ).strip()
-        text = render_to_string(f"notifications/{template}.txt", full_context)
-        html = render_to_string(f"notifications/{template}.html", full_context)
-        email_queue(recipient.email, subject, text, html)
-        count += 1
-    logger.info("notification %s queued for %s recipients", template, count)
-    return count
+        if Channel.IN_APP in wanted:
+            notices.append(
+                Notification(
+                    organisation_id=user.organisation_id,
+                    recipient=user,
+                    kind=kind.value,
+                    title=subject.removeprefix(SUBJECT_PREFIX)[:200],
+                    link=link,
+                    desktop=Channel.DESKTOP in wanted,
+                )
+            )
+        if Channel.EMAIL in wanted and user.email:
+            _email_render_and_queue(
+                user.email, template or kind.value, full_context, subject
+            )
+            emailed += 1
+    Notification.objects.bulk_create(notices)
+    logger.info(
+        "notification %s: %s in-app, %s emails", kind.value, len(notices), emailed
+    )
+    return len(people)
+
+
+def email_user(*, user: User, template: str, context: dict[str, Any]) -> None:
+    """An email that is not a notice, such as the link to set a first password."""
+    full_context = {**context, "recipient": user}
+    subject = render_to_string(
+        f"notifications/{template}_subject.txt", full_context
+    ).strip()
+    _email_render_and_queue(user.email, template, full_context, subject)
+
+
+def _absolute(link: str) -> str:
+    if not link or "://" in link:
+        return link
+    return str(settings.TMC_BASE_URL).rstrip("/") + link
+
+
+def _email_render_and_queue(
+    address: str, template: str, context: dict[str, Any], subject: str
+) -> None:
+    text = render_to_string(f"notifications/{template}.txt", context)
+    html = render_to_string(f"notifications/{template}.html", context)
+    email_queue(address, subject, text, html)
 
 
 def email_queue(address: str, subject: str, text: str, html: str) -> None:
@@ -60,3 +228,88 @@ def _enqueue(address: str, subject: str, text: str, html: str) -> None:
     from tmc.notifications.tasks import email_send_task
 
     email_send_task(address, subject, text, html)
+
+
+# --- the in-app list -------------------------------------------------------------
+
+
+def notifications_for(user: User) -> QuerySet[Notification]:
+    return Notification.objects.for_user(user).filter(recipient=user)
+
+
+def unread_for(user: User) -> QuerySet[Notification]:
+    return notifications_for(user).filter(read_at__isnull=True)
+
+
+def notifications_mark_read(*, user: User, notification_id: int | None = None) -> int:
+    """Mark one of the user's notices read, or all of them; never another's."""
+    unread = unread_for(user)
+    if notification_id is not None:
+        unread = unread.filter(pk=notification_id)
+    return unread.update(read_at=timezone.now())
+
+
+# --- low credit ------------------------------------------------------------------
+
+
+def _alert_for(organisation: Organisation) -> LowCreditAlert:
+    alert, _ = LowCreditAlert.objects.get_or_create(
+        organisation=organisation,
+        defaults={"threshold": settings.TMC_LOW_CREDIT_THRESHOLD},
+    )
+    return alert
+
+
+def low_credit_threshold(organisation: Organisation) -> int:
+    alert = LowCreditAlert.objects.filter(organisation=organisation).first()
+    return alert.threshold if alert else int(settings.TMC_LOW_CREDIT_THRESHOLD)
+
+
+def low_credit_check(organisation: Organisation) -> None:
+    """Tell the Controllers once when the balance falls below their alert level.
+
+    Called after every balance change; the conditional update makes one fall
+    produce one notice however many sends race past the threshold.
+    """
+    alert = _alert_for(organisation)
+    balance = organisation.credit_balance
+    if balance < alert.threshold:
+        fell = LowCreditAlert.objects.filter(
+            pk=alert.pk, alerted_at__isnull=True
+        ).update(alerted_at=timezone.now())
+        if fell:
+            from django.urls import reverse
+
+            notify(
+                kind=Kind.LOW_CREDIT,
+                recipients=managers_of(organisation, [Role.CONTROLLER]),
+                context={
+                    "organisation": organisation,
+                    "balance": balance,
+                    "threshold": alert.threshold,
+                },
+                link=reverse("accounts:dashboard"),
+            )
+    elif alert.alerted_at is not None:
+        LowCreditAlert.objects.filter(pk=alert.pk).update(alerted_at=None)
+
+
+def low_credit_threshold_set(
+    *, organisation: Organisation, threshold: int, actor: User
+) -> None:
+    if threshold < 0:
+        raise ValueError("The alert level cannot be negative.")
+    with transaction.atomic():
+        alert = _alert_for(organisation)
+        before = alert.threshold
+        alert.threshold = threshold
+        alert.alerted_at = None
+        alert.save(update_fields=["threshold", "alerted_at"])
+        event_record(
+            action="settings.low_credit_threshold_changed",
+            organisation=organisation,
+            actor=actor,
+            target=organisation,
+            details={"threshold": {"before": before, "after": threshold}},
+        )
+        low_credit_check(organisation)

@@ -26,6 +26,7 @@ from tmc.audit.services import event_record
 from tmc.identity.models import Role, User
 from tmc.identity.policy import platform_policy
 from tmc.identity.services import USERNAME_PATTERN, WRONG_CREDENTIALS
+from tmc.notifications.catalogue import Kind
 from tmc.notifications.services import managers_of, notify
 from tmc.staff.levels import Capability, Level, may
 from tmc.staff.models import (
@@ -382,8 +383,8 @@ def access_open(
             request=request,
         )
         notify(
+            kind=Kind.STAFF_ACCESS,
             recipients=managers_of(organisation, roles=[Role.CONTROLLER]),
-            template="staff_access",
             context={
                 "member": member,
                 "reason": access.reason,
