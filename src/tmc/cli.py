@@ -18,6 +18,7 @@ commands:
   create-account   open a client organisation with its Controller
   staff create     add a provider staff member (password from stdin)
   audit ACTION     the activity log: verify, anchor or prune
+  contacts import  import contacts from a CSV file, with progress
   manage ARGS      run a Django management command
 
 Run `tmc COMMAND --help` for a command's options.
@@ -31,6 +32,7 @@ COMMANDS = {
     "create-account": "create_account",
     "staff": "staff",
     "audit": "audit",
+    "contacts": "contacts",
 }
 
 

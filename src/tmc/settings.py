@@ -170,6 +170,17 @@ try:
             PRESETS[_preset].second_password_window_minutes,
             minimum=1,
         ),
+        # The asvs preset has no periodic rotation (NIST SP 800-63B), so the
+        # variable only changes the age where a preset has one.
+        staff_password_max_age_days=(
+            None
+            if PRESETS[_preset].staff_password_max_age_days is None
+            else env.read_int(
+                "TMC_STAFF_PASSWORD_MAX_AGE_DAYS",
+                PRESETS[_preset].staff_password_max_age_days,
+                minimum=1,
+            )
+        ),
     )
 
     TMC_BASE_URL = env.read_str("TMC_BASE_URL", "http://127.0.0.1:8000")
@@ -189,6 +200,10 @@ try:
     # The low-credit alert level of an organisation whose Controller has not
     # chosen one.
     TMC_LOW_CREDIT_THRESHOLD = env.read_int("TMC_LOW_CREDIT_THRESHOLD", 50, minimum=0)
+    # 100,000 contacts take about 6 MB; the limit leaves room for wide files.
+    TMC_IMPORT_MAX_BYTES = env.read_int(
+        "TMC_IMPORT_MAX_BYTES", 50_000_000, minimum=1_000
+    )
 
     _mail = email_settings(env.read_str("TMC_EMAIL_URL"), TMC_HOME)
     EMAIL_BACKEND = _mail.pop("EMAIL_BACKEND")
@@ -242,6 +257,7 @@ INSTALLED_APPS = [
     "huey.contrib.djhuey",
     "tmc.accounts",
     "tmc.identity",
+    "tmc.contacts",
     "tmc.messaging",
     "tmc.gateways",
     "tmc.gateways.simulator",

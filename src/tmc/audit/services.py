@@ -33,6 +33,7 @@ from tmc.audit.chain import HASHED_FIELDS, canonical_time, event_hash
 from tmc.audit.models import GENESIS_HASH, ActorKind, ChainHead, Event, chain_key
 from tmc.identity.models import User
 from tmc.lib.phone import MASK, mask_number
+from tmc.lib.spreadsheet import csv_cell
 
 logger = logging.getLogger(__name__)
 
@@ -276,9 +277,6 @@ EXPORT_COLUMNS = (
     "sequence",
     "hash",
 )
-# A spreadsheet runs a cell starting with one of these as a formula; the
-# user agent, at least, is whatever the client sent.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -376,11 +374,8 @@ def _export_rows(events: QuerySet[Event]) -> Iterator[list[str]]:
             str(event.sequence),
             event.hash,
         ]
-        yield [_cell(value) for value in row]
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+        # The user agent, at least, is whatever the client sent.
+        yield [csv_cell(value) for value in row]
 
 
 # --- verification ---------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tmc.accounts.encryption import index
+from tmc.contacts.services import reply_keyword_apply
 from tmc.gateways.base import DeliveryState
 from tmc.lib.phone import mask_number
 from tmc.messaging.models import InboundMessage, Message
@@ -78,6 +79,12 @@ def inbound_receive(
         .order_by("-created_at", "-id")
         .first()
     )
+    if last_sent is not None:
+        # STOP and START change the opt-out list before anything else, so
+        # no send that follows can reach a number that has just opted out.
+        reply_keyword_apply(
+            organisation=last_sent.organisation, sender=sender, body=body
+        )
     inbound = InboundMessage(
         organisation=last_sent.organisation if last_sent else None,
         gateway=gateway,

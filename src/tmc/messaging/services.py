@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from tmc.accounts.services import InsufficientCredit, credits_debit
 from tmc.audit.services import event_record
+from tmc.contacts.services import opted_out
 from tmc.gateways.base import GatewayError, Submission
 from tmc.gateways.registry import gateway_for_messages
 from tmc.identity.models import User
@@ -22,6 +23,11 @@ from tmc.lib.segments import SegmentCount, count_segments
 from tmc.messaging.models import ERASED, Message, SenderId
 
 logger = logging.getLogger(__name__)
+
+OPTED_OUT = (
+    "This number has opted out of your texts (it replied STOP). It can be "
+    "sent to again only after it texts START."
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,9 @@ def message_compose(
         normalised = normalise_mobile(recipient, user.organisation.default_region)
     except InvalidNumber as exc:
         errors["recipient"] = str(exc)
+    else:
+        if opted_out(user.organisation, normalised):
+            errors["recipient"] = OPTED_OUT
 
     segments = count_segments(body)
     if not body.strip():

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from tmc.accounts import encryption
 from tmc.accounts.models import DataKey
+from tmc.contacts.importing import import_prepare
+from tmc.contacts.services import ContactDetails, contact_create, opt_out_add_by_user
 from tmc.lib import keys
 from tmc.lib.crypto import DecryptionError, derive_key, seal, unseal
 from tmc.messaging.models import ERASED, Message
@@ -146,8 +148,31 @@ def test_the_database_holds_no_plaintext(tenant_a: Tenant) -> None:
         "national": "7400 987654",
         "e164": "+447400987654",
         "digits": "447400987654",
+        "contact": "7400 987655",
+        "name": "Canary Contactperson",
+        "email": "canary.contact@example.com",
+        "field": "Canary shift note",
+        "opted out": "7400 987656",
+        "imported": "7400 987657",
+        "imported name": "Canary Importee",
     }
     _send(tenant_a, "07400 987654", secrets_written["body"])
+    contact_create(
+        user=tenant_a.user,
+        number="07400 987655",
+        details=ContactDetails(
+            name=secrets_written["name"],
+            email=secrets_written["email"],
+            fields={"note": secrets_written["field"]},
+        ),
+    )
+    opt_out_add_by_user(user=tenant_a.user, number="07400 987656")
+    # An import waiting for its columns keeps the whole file, sealed.
+    import_prepare(
+        user=tenant_a.user,
+        file_name="people.csv",
+        data=b"Name,Mobile\nCanary Importee,07400 987657\n",
+    )
 
     found = []
     with connection.cursor() as cursor:

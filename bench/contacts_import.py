@@ -1,0 +1,122 @@
+"""How fast a CSV of contacts imports, next to a plain insert of the same rows.
+
+    .venv/bin/python bench/contacts_import.py [--rows 100000] [--database-url URL]
+
+Prints rows/s for ``tmc contacts import``'s path (decode, parse, normalise
+to E.164, blind index, AES-GCM, merge check, insert in 1,000-row batches) and
+for a plain ``executemany`` of the same rows' plaintext into a table of the
+same shape, in 1,000-row transactions, on the same database in the same run;
+the ratio of the two (target: at least 0.5); and the process's peak memory
+(target: under 300 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _setup import django_start
+
+BATCH = 1000
+PASSWORD = "Bench-Horse-Battery-42"  # noqa: S105  # nosec B105
+
+
+def _csv(rows: int) -> tuple[bytes, list[tuple[str, str, str]]]:
+    generator = random.Random(7)  # noqa: S311  # nosec B311
+    numbers = generator.sample(range(10_000_000), rows)
+    # 07400 0000000 to 07409 999999: UK mobile numbers, all valid.
+    people = [
+        (f"Person {i}", f"074{n:08d}", f"person{i}@example.com")
+        for i, n in enumerate(numbers)
+    ]
+    lines = ["Name,Mobile,Email"] + [",".join(person) for person in people]
+    return ("\n".join(lines) + "\n").encode(), people
+
+
+def _plain_insert(people: list[tuple[str, str, str]], organisation_id: int) -> float:
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE bench_plain_contact (id integer PRIMARY KEY, "
+            "organisation_id integer NOT NULL, name text NOT NULL, "
+            "number text NOT NULL, email text NOT NULL)"
+            if connection.vendor == "sqlite"
+            else "CREATE TABLE bench_plain_contact (id serial PRIMARY KEY, "
+            "organisation_id integer NOT NULL, name text NOT NULL, "
+            "number text NOT NULL, email text NOT NULL)"
+        )
+        cursor.execute(
+            "CREATE UNIQUE INDEX bench_plain_number "
+            "ON bench_plain_contact (organisation_id, number)"
+        )
+    started = time.perf_counter()
+    for start in range(0, len(people), BATCH):
+        rows = [
+            (organisation_id, name, number, email)
+            for name, number, email in people[start : start + BATCH]
+        ]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO bench_plain_contact "
+                "(organisation_id, name, number, email) VALUES (%s, %s, %s, %s)",
+                rows,
+            )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--database-url", default="")
+    arguments = parser.parse_args()
+    label = django_start(arguments.database_url)
+    logging.disable(logging.INFO)
+
+    from tmc.accounts.services import account_create
+    from tmc.contacts.importing import import_map, import_prepare, import_run
+    from tmc.contacts.models import Contact
+
+    organisation, controller = account_create(
+        name="Bench Ltd",
+        controller_username="bench",
+        controller_email="bench@example.com",
+        controller_password=PASSWORD,
+    )
+    data, people = _csv(arguments.rows)
+    print(
+        f"database: {label}; rows: {arguments.rows:,}; file: {len(data) / 1e6:.1f} MB"
+    )
+
+    plain = _plain_insert(people, organisation.pk)
+    print(
+        f"plain executemany insert: {arguments.rows / plain:,.0f} rows/s "
+        f"({plain:.2f} s)"
+    )
+
+    started = time.perf_counter()
+    job = import_prepare(user=controller, file_name="bench.csv", data=data)
+    import_map(user=controller, job=job, mapping=job.mapping, enqueue=False)
+    job = import_run(job_id=job.pk)
+    took = time.perf_counter() - started
+    assert job.created_count == arguments.rows, job.problems[:5]
+    assert Contact.objects.filter(organisation=organisation).count() == arguments.rows
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"import (validate, encrypt, merge, insert): {arguments.rows / took:,.0f} "
+        f"rows/s ({took:.2f} s)"
+    )
+    print(f"ratio import / plain insert: {plain / took:.2f} (target >= 0.5)")
+    print(f"peak memory of the process: {peak:,.0f} MB (target < 300 MB)")
+
+
+if __name__ == "__main__":
+    main()
