@@ -52,6 +52,12 @@ def demo_seed(*, home: Path) -> DemoLogin:
             Package.objects.get_or_create(name=name, defaults={"credits": credits})
         existing = User.objects.filter(username__iexact=DEMO_USERNAME).first()
         if existing is not None:
+            # The password file may be newer than the database (deleted and
+            # made again): the login printed must be the one that works.
+            if not existing.check_password(password):
+                existing.set_password(password)
+                existing.save(update_fields=["password"])
+                logger.info("demo password reset to the one in TMC_HOME")
             return DemoLogin(DEMO_USERNAME, password, existing.organisation)
 
         organisation, _ = account_create(

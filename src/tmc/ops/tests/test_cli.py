@@ -214,3 +214,25 @@ def test_demo_seeds_once_and_prints_a_working_login(home: Path) -> None:
         home=home,
     )
     assert check.stdout.split() == ["True", "1"]
+
+
+def test_a_new_demo_password_file_still_prints_a_working_login(home: Path) -> None:
+    """The database outlived the password file: the printed login must work."""
+    tmc("demo", "--seed-only", home=home)
+    (home / "demo-password").unlink()
+
+    again = tmc("demo", "--seed-only", home=home)
+
+    assert again.returncode == 0, again.stderr
+    password = (home / "demo-password").read_text().strip()
+    assert f"Password  {password}" in again.stdout
+    check = tmc(
+        "manage",
+        "shell",
+        "--verbosity=0",
+        "-c",
+        "from django.contrib.auth import authenticate; "
+        f"print(authenticate(username='demo', password='{password}') is not None)",
+        home=home,
+    )
+    assert check.stdout.split() == ["True"]
