@@ -160,6 +160,13 @@ try:
             f"TMC_SECURITY_PRESET={_preset!r} is not a preset; "
             f"use one of {', '.join(sorted(PRESETS))}"
         )
+    # The asvs preset has no periodic rotation (NIST SP 800-63B), so the
+    # variable only changes the age where a preset has one.
+    _staff_password_max_age_days = PRESETS[_preset].staff_password_max_age_days
+    if _staff_password_max_age_days is not None:
+        _staff_password_max_age_days = env.read_int(
+            "TMC_STAFF_PASSWORD_MAX_AGE_DAYS", _staff_password_max_age_days, minimum=1
+        )
     TMC_SECURITY_POLICY = replace(
         PRESETS[_preset],
         idle_minutes=env.read_int(
@@ -170,17 +177,7 @@ try:
             PRESETS[_preset].second_password_window_minutes,
             minimum=1,
         ),
-        # The asvs preset has no periodic rotation (NIST SP 800-63B), so the
-        # variable only changes the age where a preset has one.
-        staff_password_max_age_days=(
-            None
-            if PRESETS[_preset].staff_password_max_age_days is None
-            else env.read_int(
-                "TMC_STAFF_PASSWORD_MAX_AGE_DAYS",
-                PRESETS[_preset].staff_password_max_age_days,
-                minimum=1,
-            )
-        ),
+        staff_password_max_age_days=_staff_password_max_age_days,
     )
 
     TMC_BASE_URL = env.read_str("TMC_BASE_URL", "http://127.0.0.1:8000")
