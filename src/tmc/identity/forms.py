@@ -8,7 +8,12 @@ from django.template.loader import render_to_string
 
 from tmc.identity.models import Permission, Role, User
 from tmc.identity.services import UserChanges
-from tmc.lib.phone import InvalidNumber, normalise_mobile
+from tmc.lib.phone import (
+    InvalidNumber,
+    format_international,
+    mask_number,
+    normalise_mobile,
+)
 from tmc.lib.security_policy import ORGANISATION_ADJUSTABLE
 from tmc.notifications.services import email_queue
 
@@ -128,7 +133,12 @@ class PasswordChangeForm(forms.Form):
 
 
 class UserForm(forms.Form):
-    """Create or edit a user; choices are limited to what the actor holds."""
+    """Create or edit a user; choices are limited to what the actor holds.
+
+    A manager who may not see full numbers never gets the edited user's
+    mobile in the page: it is shown masked, the input stays empty, and an
+    empty input keeps the number as it is.
+    """
 
     username = forms.CharField(max_length=150)
     full_name = forms.CharField(max_length=150, required=False)
@@ -165,10 +175,20 @@ class UserForm(forms.Form):
         if editing is not None:
             del self.fields["username"]
 
+        self.hidden_mobile = ""
+        if editing is not None and editing.mobile and not actor.can_view_full_numbers:
+            self.hidden_mobile = editing.mobile
+            # Whatever the caller passed as initial, the number stays out.
+            self.initial.pop("mobile", None)
+            self.fields["mobile"].help_text = (
+                f"Now {mask_number(editing.mobile)}. Leave empty to keep it, or "
+                "type a new number to replace it."
+            )
+
     def clean_mobile(self) -> str:
         raw = self.cleaned_data["mobile"]
         if not raw.strip():
-            return ""
+            return self.hidden_mobile
         try:
             return normalise_mobile(raw, self.region)
         except InvalidNumber as exc:
@@ -188,11 +208,13 @@ class UserForm(forms.Form):
         )
 
     @staticmethod
-    def initial_for(user: User) -> dict[str, Any]:
+    def initial_for(user: User, *, viewer: User) -> dict[str, Any]:
+        """The form's starting values for ``user``, as ``viewer`` may see them."""
+        shown = user.mobile and viewer.can_view_full_numbers
         return {
             "full_name": user.full_name,
             "email": user.email,
-            "mobile": user.mobile,
+            "mobile": format_international(user.mobile) if shown else "",
             "role": user.role,
             "permissions": sorted(user.permissions()),
             "daily_message_limit": user.daily_message_limit,

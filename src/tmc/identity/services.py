@@ -266,9 +266,11 @@ def user_update(
         before = _snapshot(target)
         _apply(target, changes)
         target.save()
-        if _loses_rights(before, _snapshot(target)):
-            # Sessions opened with the old rights end now, rather than
-            # keeping them until the user next logs in.
+        if _rights_change(before, _snapshot(target)):
+            # Sessions opened with the old rights end now, whichever way the
+            # rights moved: a session key that existed before a grant must
+            # not carry the new rights (the privilege-change rotation), and
+            # one that outlives a withdrawal would keep them until log-out.
             user_sessions_end(user=target, reason="rights changed")
         changed = {
             key: {"from": before[key], "to": value}
@@ -292,12 +294,17 @@ def user_update(
     return target
 
 
-def _loses_rights(before: dict[str, Any], after: dict[str, Any]) -> bool:
+def _rights_change(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """A role or a permission moved either way, or the user was deactivated.
+
+    Message limits are left out: they are read afresh at every send and
+    no session holds them.
+    """
     if after["is_active"] is False and before["is_active"]:
         return True
-    if ROLE_RANK[Role(after["role"])] < ROLE_RANK[Role(before["role"])]:
+    if after["role"] != before["role"]:
         return True
-    return any(before[p] and not after[p] for p in Permission.values)
+    return any(before[p] != after[p] for p in Permission.values)
 
 
 def _snapshot(user: User) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -343,10 +343,14 @@ def _own(queryset: QuerySet[Any], pk: int) -> Any:
 # --- users (control area) ---------------------------------------------------------
 
 
-@control_area(permission=Permission.CREATE_USERS)
+@control_area()
 @require_http_methods(["GET"])
 def users(request: HttpRequest) -> HttpResponse:
     user = _user(request)
+    # The list is also where a Controller unlocks, which needs no "create
+    # users"; such a Controller sees the list without the links to change it.
+    if not user.can_create_users and user.role != Role.CONTROLLER:
+        raise PermissionDenied("Your permissions do not include this.")
     return render(
         request,
         "identity/users.html",
@@ -395,7 +399,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
         request.POST or None,
         actor=actor,
         editing=target,
-        initial=UserForm.initial_for(target),
+        initial=UserForm.initial_for(target, viewer=actor),
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -415,7 +419,10 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     )
 
 
-@control_area(permission=Permission.CREATE_USERS, controller_only=True)
+# The policy gives unlocking to the organisation's Controller as such, so
+# the "create users" permission, which restricts managing users, is not
+# asked for here.
+@control_area(controller_only=True)
 @require_POST
 def user_unlock_view(request: HttpRequest, user_id: int) -> HttpResponse:
     actor = _user(request)
@@ -433,8 +440,6 @@ def user_device_revoke(
     actor = _user(request)
     target = get_for_user_or_404(User, actor, pk=user_id)
     if target.role == Role.CONTROLLER and actor.role != Role.CONTROLLER:
-        from django.core.exceptions import PermissionDenied
-
         raise PermissionDenied("Only a Controller may change a Controller.")
     device = _own(RememberedDevice.objects.filter(user=target), device_id)
     device_revoke(actor=actor, device=device, request=request)

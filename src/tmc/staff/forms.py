@@ -52,6 +52,11 @@ class PackageForm(forms.Form):
     package = forms.ModelChoiceField(
         queryset=Package.objects.all(), required=False, empty_label="No package"
     )
+    reason = forms.CharField(
+        max_length=150,
+        help_text="Why the package changes; kept in the client's activity log.",
+        error_messages={"required": "Say why the package changes."},
+    )
 
 
 class StaffMemberForm(forms.Form):

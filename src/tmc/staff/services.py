@@ -177,7 +177,13 @@ def staff_password_change(
     new: str,
     request: HttpRequest | None = None,
 ) -> None:
-    if not check_password(current, member.password):
+    """Set a new password after checking the current one.
+
+    A wrong current password counts as a failed log-in, as on the client
+    forms, so a console left open cannot be used to guess the password
+    without limit; the lockout then ends the session.
+    """
+    if not _staff_current_password_right(member, current, request):
         raise ValidationError({"current_password": ["That is not your password."]})
     problems = _validate_password(new, member)
     if member.second_password and check_password(new, member.second_password):
@@ -190,6 +196,22 @@ def staff_password_change(
         member.password_changed_at = timezone.now()
         member.save(update_fields=["password", "password_changed_at"])
         _record("staff.password_changed", member, target=member, request=request)
+
+
+def _staff_current_password_right(
+    member: StaffMember, attempt: str, request: HttpRequest | None
+) -> bool:
+    # Committed on its own: the caller refuses the change, but the failure
+    # must stay counted. The row lock counts concurrent guesses one by one.
+    with transaction.atomic():
+        locked = StaffMember.objects.select_for_update().get(pk=member.pk)
+        if locked.locked_at is None and check_password(attempt, locked.password):
+            return True
+        if locked.locked_at is None:
+            _count_staff_failure(locked, request)
+    member.failed_login_attempts = locked.failed_login_attempts
+    member.locked_at = locked.locked_at
+    return False
 
 
 def staff_second_password_set(
@@ -233,7 +255,6 @@ def staff_login(
     Returns the member, or None with the message to show. The row is locked
     for the check so concurrent attempts are counted one by one.
     """
-    policy = platform_policy()
     with transaction.atomic():
         member = (
             StaffMember.objects.select_for_update()
@@ -251,24 +272,32 @@ def staff_login(
                 else WRONG_CREDENTIALS
             )
         if not right:
-            member.failed_login_attempts += 1
-            fields = ["failed_login_attempts"]
-            if member.failed_login_attempts >= policy.lockout_attempts:
-                member.locked_at = timezone.now()
-                fields.append("locked_at")
-            member.save(update_fields=fields)
-            _record(
-                "staff.login_failed",
-                member,
-                target=member,
-                request=request,
-                details={"attempt": member.failed_login_attempts},
-            )
+            _count_staff_failure(member, request)
             return None, WRONG_CREDENTIALS
         member.failed_login_attempts = 0
         member.save(update_fields=["failed_login_attempts"])
         _record("staff.login", member, target=member, request=request)
     return member, ""
+
+
+def _count_staff_failure(member: StaffMember, request: HttpRequest | None) -> None:
+    """Count one wrong password on a row the caller has locked."""
+    member.failed_login_attempts += 1
+    fields = ["failed_login_attempts"]
+    if member.failed_login_attempts >= platform_policy().lockout_attempts:
+        member.locked_at = timezone.now()
+        fields.append("locked_at")
+    member.save(update_fields=fields)
+    _record(
+        "staff.login_failed",
+        member,
+        target=member,
+        request=request,
+        details={"attempt": member.failed_login_attempts},
+    )
+    if member.locked_at is not None:
+        _record("staff.locked", member, target=member, request=request)
+        logger.warning("staff member locked id=%s", member.pk)
 
 
 def staff_session_start(member: StaffMember, request: HttpRequest | None) -> str:
@@ -455,9 +484,25 @@ def credits_adjust(
 
 
 def package_change(
-    *, access: StaffAccess, package: Package | None, request: HttpRequest | None
+    *,
+    access: StaffAccess,
+    package: Package | None,
+    reason: str,
+    request: HttpRequest | None,
 ) -> None:
+    """Move the organisation to ``package`` (or none), for a stated reason.
+
+    Changing the package moves no credits: credits come only from a
+    purchase or a credits adjustment, each a ledger entry of its own. So the
+    change and its reason are recorded in the organisation's activity log
+    (``note``, beside the access window's reason), not in the ledger.
+    """
     require(access.member, Capability.CHANGE_PACKAGE)
+    note = " ".join(reason.split())
+    if len(note) < REASON_MIN_LENGTH:
+        raise ValidationError(
+            {"reason": ["Say why the package changes, e.g. the customer's order."]}
+        )
     organisation = access.organisation
     with transaction.atomic():
         before = organisation.package.name if organisation.package else None
@@ -465,7 +510,11 @@ def package_change(
         access_record(
             access=access,
             action="staff.package_changed",
-            details={"from": before, "to": package.name if package else None},
+            details={
+                "from": before,
+                "to": package.name if package else None,
+                "note": note,
+            },
             request=request,
         )
     organisation.package = package

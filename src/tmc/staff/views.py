@@ -226,6 +226,7 @@ def _organisation_page(
     window: StaffAccess,
     *,
     revealed: dict[int, str] | None = None,
+    package_form: PackageForm | None = None,
 ) -> HttpResponse:
     member = member_of(request)
     since = timezone.now() - timedelta(days=30)
@@ -249,7 +250,8 @@ def _organisation_page(
             "ledger": organisation.ledger.all()[:10],
             "revealed": revealed or {},
             "credits_form": CreditsForm(),
-            "package_form": PackageForm(initial={"package": organisation.package}),
+            "package_form": package_form
+            or PackageForm(initial={"package": organisation.package}),
             "can": {cap.name.lower(): may(member.level, cap) for cap in Capability},
         },
     )
@@ -310,11 +312,20 @@ def package(request: HttpRequest, organisation_id: int) -> HttpResponse:
         return redirect("staff:access", organisation_id=organisation_id)
     form = PackageForm(request.POST)
     if form.is_valid():
-        package_change(
-            access=window, package=form.cleaned_data["package"], request=request
-        )
-        messages.success(request, "Package changed.")
-    return redirect("staff:organisation", organisation_id=organisation_id)
+        try:
+            package_change(
+                access=window,
+                package=form.cleaned_data["package"],
+                reason=form.cleaned_data["reason"],
+                request=request,
+            )
+        except ValidationError as exc:
+            _errors(form, exc)
+        else:
+            messages.success(request, "Package changed.")
+            return redirect("staff:organisation", organisation_id=organisation_id)
+    # The page again, with the form's errors beside its fields.
+    return _organisation_page(request, window.organisation, window, package_form=form)
 
 
 @staff_view(Capability.SUSPEND_ORGANISATIONS)

@@ -237,6 +237,111 @@ def test_concurrent_wrong_attempts_still_lock_the_account() -> None:
     )
 
 
+def _replay(user: User) -> tuple[int, bool, int]:
+    """Check the user's log-in events, in log order, against the lockout rule.
+
+    The row lock admits attempts one at a time and each writes its events
+    inside it, so the organisation chain's order is the order they were
+    decided in. Returns the failure count, whether the account is locked,
+    and how many log-ins succeeded.
+    """
+    failures, locked, successes = 0, False, 0
+    events = Event.objects.filter(
+        actor=user,
+        action__in=[
+            "login.failed",
+            "login.succeeded",
+            "login.refused_locked",
+            "user.locked",
+        ],
+    ).order_by("sequence")
+    for event in events:
+        if event.action == "login.failed":
+            assert not locked, "a failure was counted after the lock"
+            failures += 1
+            assert event.details["attempt"] == failures
+        elif event.action == "user.locked":
+            assert (failures, locked) == (5, False), "locked at the wrong count"
+            locked = True
+        elif event.action == "login.succeeded":
+            assert not locked, "a log-in succeeded after the lock"
+            failures = 0
+            successes += 1
+        else:
+            assert locked, "refused as locked before the lock"
+    return failures, locked, successes
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("before", "wrong", "right"),
+    [(4, 1, 9), (0, 6, 4)],
+    ids=["4 failed, then 1 wrong and 9 right at once", "6 wrong and 4 right at once"],
+)
+def test_the_sixth_attempt_fails_even_with_the_right_password_under_concurrency(
+    before: int, wrong: int, right: int
+) -> None:
+    """C9: "the sixth never succeeds, even with the right password", at once.
+
+    After ``before`` failures, ``wrong`` wrong and ``right`` right attempts
+    arrive together. Whatever order the row lock gives them, the log must
+    replay as the rule says (a success resets the count, the fifth failure
+    in a row locks, nothing succeeds after the lock), the stored account
+    must match the replay, and every answer must match its event.
+    """
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
+    tenant = make_tenant("Umbrella")
+    username = tenant.user.username
+    _fail(tenant.user, before)
+    passwords = [WRONG] * wrong + [PASSWORD] * right
+    outcomes: list[tuple[str, LoginResult]] = []
+    start = threading.Barrier(len(passwords))
+
+    def attempt(password: str) -> None:
+        start.wait()
+        try:
+            result = login_attempt(username=username, password=password)
+            outcomes.append((password, result))
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=attempt, args=(p,)) for p in passwords]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(outcomes) == len(passwords)
+    failures, locked, successes = _replay(tenant.user)
+    user = _reload(tenant.user)
+    assert user.failed_login_attempts == failures
+    assert (user.locked_at is not None) == locked == (failures == 5)
+    # Each attempt was decided once, and its answer says what was decided.
+    decided = Event.objects.filter(
+        actor=user,
+        action__in=["login.failed", "login.succeeded", "login.refused_locked"],
+    )
+    assert decided.count() == before + len(passwords)
+    assert sum(1 for _, result in outcomes if result.user) == successes
+    for password, result in outcomes:
+        if password == WRONG:
+            assert result == LoginResult(None, WRONG_CREDENTIALS)
+        elif result.user is None:
+            assert locked
+            assert result == LoginResult(None, ACCOUNT_LOCKED)
+    if locked:
+        assert user.locked_at is not None
+        assert user.last_login is None or user.last_login < user.locked_at
+        assert login_attempt(username=username, password=PASSWORD) == LoginResult(
+            None, ACCOUNT_LOCKED
+        )
+    if (before, wrong) == (4, 1):
+        # One wrong attempt either came first and locked the account, so all
+        # nine right ones were refused, or came after a success and did not.
+        assert (locked, successes) in {(True, 0), (False, 9)}
+
+
 # --- unlock --------------------------------------------------------------------
 
 
@@ -264,6 +369,33 @@ def test_a_controller_unlocks_a_locked_user_and_it_is_logged(
     client = Client()
     assert _log_in(client, "acme-user", PASSWORD).status_code == 302
     assert _signed_in(client)
+
+
+def test_a_controller_unlocks_without_the_create_users_permission(
+    tenant_a: Tenant,
+) -> None:
+    """C9: the company Controller unlocks, whatever their other permissions.
+
+    It stays a control area: the second password is still asked for.
+    """
+    _fail(tenant_a.user, 5)
+    User.objects.filter(pk=tenant_a.controller.pk).update(can_create_users=False)
+    before_second = tenant_a.client_for(tenant_a.controller)
+    asked = before_second.post(_unlock_url(tenant_a.user))
+    assert asked["Location"].startswith(reverse("identity:second_factor"))
+    assert _reload(tenant_a.user).locked_at is not None
+    controller = tenant_a.client_for(tenant_a.controller, second_factor=True)
+
+    listing = controller.get(reverse("identity:users"))
+    response = controller.post(_unlock_url(tenant_a.user))
+
+    assert listing.status_code == 200
+    assert _unlock_url(tenant_a.user) in listing.content.decode()
+    assert reverse("identity:user_new") not in listing.content.decode()
+    assert response.status_code == 302
+    user = _reload(tenant_a.user)
+    assert (user.locked_at, user.failed_login_attempts) == (None, 0)
+    assert Event.objects.get(action="user.unlocked").actor == tenant_a.controller
 
 
 def test_an_administrator_may_not_unlock(tenant_a: Tenant) -> None:

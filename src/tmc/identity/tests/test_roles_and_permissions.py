@@ -180,6 +180,62 @@ def test_with_full_numbers_a_user_sees_the_whole_number(tenant_a: Tenant) -> Non
         assert MASKED_SHOWN not in page, path
 
 
+def _mobile_input(page: str) -> str:
+    found = re.search(r'<input[^>]*name="mobile"[^>]*>', page)
+    assert found is not None, "the page has no mobile input"
+    value = re.search(r'value="([^"]*)"', found.group(0))
+    return value.group(1) if value else ""
+
+
+def test_the_user_page_never_holds_the_full_mobile_for_a_manager_without_it(
+    tenant_a: Tenant,
+) -> None:
+    """Policy: without "see full mobile numbers", the user page masks it too.
+
+    The number is shown masked as text, the input stays empty, and saving
+    the form with the input empty keeps the number.
+    """
+    _restrict(tenant_a.user, mobile=FULL_E164)
+    _restrict(tenant_a.administrator, can_view_full_numbers=False)
+    client = tenant_a.client_for(tenant_a.administrator, second_factor=True)
+    path = f"/users/{tenant_a.user.pk}/"
+
+    page = client.get(path).content.decode()
+
+    assert FULL_E164 not in page
+    assert FULL_SHOWN not in page
+    assert MASKED_SHOWN in page
+    assert _mobile_input(page) == ""
+
+    saved = client.post(path, _form(full_name="Renamed", mobile=""))
+    assert saved.status_code == 302
+    after = _fresh(tenant_a.user)
+    assert (after.full_name, after.mobile) == ("Renamed", FULL_E164)
+
+    # A number typed in replaces it, as for anyone.
+    client.post(path, _form(full_name="Renamed", mobile="07400 654321"))
+    assert _fresh(tenant_a.user).mobile == "+447400654321"
+
+
+def test_the_user_page_shows_the_full_mobile_to_a_manager_with_it(
+    tenant_a: Tenant,
+) -> None:
+    """Policy: a manager allowed full numbers sees and edits the number."""
+    _restrict(tenant_a.user, mobile=FULL_E164)
+    assert tenant_a.administrator.can_view_full_numbers
+    client = tenant_a.client_for(tenant_a.administrator, second_factor=True)
+    path = f"/users/{tenant_a.user.pk}/"
+
+    page = client.get(path).content.decode()
+
+    assert _mobile_input(page) == FULL_SHOWN
+    assert MASKED_SHOWN not in page
+
+    # For them the input holds the number, so emptying it removes it.
+    client.post(path, _form(mobile=""))
+    assert _fresh(tenant_a.user).mobile == ""
+
+
 # --- nobody grants what they do not hold -------------------------------------
 
 

@@ -15,6 +15,7 @@ from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from django.conf import settings as django_settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.test import Client
@@ -22,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tmc.audit.models import Event
-from tmc.identity.models import RememberedDevice, User, UserSession
+from tmc.identity.models import Permission, RememberedDevice, Role, User, UserSession
 from tmc.identity.sessions import DEVICE_COOKIE, LAST_ACTIVITY
 from tmc.testing import PASSWORD, SECOND_PASSWORD, Tenant
 
@@ -92,6 +93,74 @@ def test_the_second_password_gives_a_new_session_id(tenant_a: Tenant) -> None:
     assert _session_id(client) != before
     assert not _store().exists(before)
     assert client.get(reverse("identity:users")).status_code == 200
+
+
+def _user_form(user: User, **overrides: Any) -> dict[str, Any]:
+    """What the user edit form posts to leave ``user`` as is, but ``overrides``."""
+    data: dict[str, Any] = {
+        "full_name": user.full_name,
+        "email": user.email,
+        "role": user.role,
+        "permissions": sorted(user.permissions()),
+        "daily_message_limit": "",
+        "monthly_message_limit": "",
+        "is_active": "on",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"permissions": [Permission.SEND_BULK.value, Permission.EXPORT.value]},
+        {"role": Role.ADMINISTRATOR.value},
+        {"permissions": []},
+    ],
+    ids=["permission granted", "role raised", "permission withdrawn"],
+)
+def test_a_change_of_rights_ends_the_users_sessions(
+    tenant_a: Tenant, overrides: dict[str, Any]
+) -> None:
+    """C4: "session id rotates on privilege change", for grants as well.
+
+    A session opened before the change must not go on under the same id with
+    the new rights; the user logs in again and gets a new one.
+    """
+    there = tenant_a.client_for(tenant_a.user)
+    before = _session_id(there)
+    controller = tenant_a.client_for(tenant_a.controller, second_factor=True)
+
+    response = controller.post(
+        reverse("identity:user_edit", args=[tenant_a.user.pk]),
+        _user_form(tenant_a.user, **overrides),
+    )
+
+    assert response.status_code == 302
+    assert not _store().exists(before)
+    assert not _signed_in(there)
+    session = UserSession.objects.get(user=tenant_a.user)
+    assert session.ended_at is not None
+    assert session.end_reason == "rights changed"
+    assert _signed_in(controller)
+
+
+def test_a_change_that_moves_no_rights_keeps_the_users_sessions(
+    tenant_a: Tenant,
+) -> None:
+    """C4: a rename or a new limit is no privilege change; the session stays."""
+    there = tenant_a.client_for(tenant_a.user)
+    before = _session_id(there)
+    controller = tenant_a.client_for(tenant_a.controller, second_factor=True)
+
+    response = controller.post(
+        reverse("identity:user_edit", args=[tenant_a.user.pk]),
+        _user_form(tenant_a.user, full_name="Renamed", daily_message_limit="5"),
+    )
+
+    assert response.status_code == 302
+    assert _store().exists(before)
+    assert _signed_in(there)
 
 
 # --- idle time-out ---------------------------------------------------------------

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.hashers import check_password
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -13,8 +19,10 @@ from django.utils import timezone
 from tmc.accounts.models import CreditLedgerEntry, Organisation, Package
 from tmc.audit.models import Event
 from tmc.identity.models import User
+from tmc.lib.security_policy import PRESETS
 from tmc.messaging.services import message_send
 from tmc.staff.models import StaffAccess, StaffMember, StaffSession
+from tmc.staff.services import access_open, package_change
 from tmc.testing import (
     PASSWORD,
     STAFF_PASSWORD,
@@ -138,6 +146,141 @@ def test_levels_two_and_up_must_change_their_password_after_30_days(
     )
     assert changed.status_code == 302
     assert level2.get(reverse("staff:home")).status_code == 200
+
+
+def _password_age(member: StaffMember, days: int) -> None:
+    StaffMember.objects.filter(pk=member.pk).update(
+        password_changed_at=timezone.now() - timedelta(days=days)
+    )
+
+
+def _forced(client: Client) -> bool:
+    response = client.get(reverse("staff:home"))
+    if response.status_code == 200:
+        return False
+    assert response["Location"] == reverse("staff:password")
+    return True
+
+
+@pytest.mark.parametrize("level", [2, 3, 4])
+def test_a_password_29_days_old_is_fine_and_31_days_old_is_forced(
+    staff: dict[int, Any], level: int
+) -> None:
+    """Levels 2 and above change their password every 30 days: the boundary."""
+    member = staff[level]
+    client = staff_client_for(member)
+
+    _password_age(member, 29)
+    assert not _forced(client)
+    _password_age(member, 31)
+    assert _forced(client)
+
+
+def test_level_one_is_never_forced_to_change_the_password(
+    staff: dict[int, Any], settings: Any
+) -> None:
+    """Only levels 2 and above have the maximum age."""
+    client = staff_client_for(staff[1])
+
+    for days in (31, 3650):
+        _password_age(staff[1], days)
+        assert not _forced(client)
+    settings.TMC_SECURITY_POLICY = dataclasses.replace(
+        settings.TMC_SECURITY_POLICY, staff_password_max_age_days=1
+    )
+    assert not _forced(client)
+
+
+def test_the_password_age_is_configurable_and_the_asvs_preset_has_none(
+    staff: dict[int, Any], settings: Any
+) -> None:
+    """The 30 days are the policy's value; the asvs preset forces no change."""
+    client = staff_client_for(staff[2])
+    _password_age(staff[2], 8)
+    assert not _forced(client)
+
+    settings.TMC_SECURITY_POLICY = dataclasses.replace(
+        settings.TMC_SECURITY_POLICY, staff_password_max_age_days=7
+    )
+    assert _forced(client)
+
+    settings.TMC_SECURITY_POLICY = PRESETS["asvs"]
+    _password_age(staff[2], 3650)
+    assert not _forced(client)
+
+
+def _policy_from_environment(**variables: str) -> str:
+    """The staff password age the settings read from ``variables``."""
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.TMC_SECURITY_POLICY.staff_password_max_age_days)"
+    )
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"TMC_SECURITY_PRESET", "TMC_STAFF_PASSWORD_MAX_AGE_DAYS"}
+    }
+    done = subprocess.run(  # nosec B603
+        [sys.executable, "-c", script],
+        env={**environment, "DJANGO_SETTINGS_MODULE": "tmc.settings", **variables},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # The answer, or the last line of the error that stopped the settings.
+    return done.stdout.strip() or done.stderr.strip().splitlines()[-1]
+
+
+def test_tmc_staff_password_max_age_days_sets_the_age() -> None:
+    """TMC_STAFF_PASSWORD_MAX_AGE_DAYS feeds the policy; a bad value stops."""
+    assert _policy_from_environment() == "30"
+    assert _policy_from_environment(TMC_STAFF_PASSWORD_MAX_AGE_DAYS="45") == "45"
+    assert (
+        _policy_from_environment(
+            TMC_SECURITY_PRESET="asvs", TMC_STAFF_PASSWORD_MAX_AGE_DAYS="45"
+        )
+        == "None"
+    )
+    assert "must be at least 1" in _policy_from_environment(
+        TMC_STAFF_PASSWORD_MAX_AGE_DAYS="0"
+    )
+
+
+def test_a_wrong_current_password_counts_towards_the_lockout(
+    staff: dict[int, Any],
+) -> None:
+    """The change-password form cannot be used to guess without limit.
+
+    Each wrong current password counts as a failed log-in, as on the
+    client forms; the fifth locks the account and ends the session.
+    """
+    member = staff[2]
+    client = staff_client_for(member)
+    url = reverse("staff:password")
+
+    for attempt in range(1, 5):
+        response = client.post(
+            url,
+            {"current_password": "Wrong-passw0rd", "new_password": "Fresh-Staff-9753"},
+        )
+        assert response.status_code == 200
+        assert "That is not your password." in response.content.decode()
+        assert StaffMember.objects.get(pk=member.pk).failed_login_attempts == attempt
+    client.post(
+        url, {"current_password": "Wrong-passw0rd", "new_password": "Fresh-Staff-9753"}
+    )
+
+    locked = StaffMember.objects.get(pk=member.pk)
+    assert locked.locked_at is not None
+    assert locked.failed_login_attempts == 5
+    assert check_password(STAFF_PASSWORD, locked.password)
+    assert Event.objects.filter(action="staff.locked").count() == 1
+    assert client.get(reverse("staff:home"))["Location"] == reverse("staff:login")
+    again = Client().post(
+        reverse("staff:login"),
+        {"username": member.username, "password": STAFF_PASSWORD},
+    )
+    assert b"locked" in again.content
 
 
 @pytest.mark.parametrize(
@@ -321,6 +464,33 @@ def test_the_controller_sees_the_staff_access_and_is_told(
     assert [m.to for m in told] == [[tenant_a.controller.email]]
 
 
+def test_the_controller_sees_what_staff_did_in_the_window(
+    staff: dict[int, Any], tenant_a: Tenant
+) -> None:
+    """Controllers see in their own log each page staff opened and each change."""
+    client = staff_client_for(staff[2])
+    _open(client, tenant_a.organisation, reason="Ticket 7070: billing")
+    client.get(reverse("staff:organisation", args=[tenant_a.organisation.pk]))
+    client.post(
+        reverse("staff:credits", args=[tenant_a.organisation.pk]),
+        {"amount": "15", "reason": "Refund for outage"},
+    )
+    controller = tenant_a.client_for(tenant_a.controller, second_factor=True)
+
+    log = controller.get(reverse("audit:activity")).content.decode()
+
+    rows = [row for row in log.split("<tr>") if "(TMC staff, level 2)" in row]
+    assert len(rows) == 3
+    for row, action in zip(
+        rows,
+        ["staff.credits_adjusted", "staff.page_viewed", "staff.access_opened"],
+        strict=True,
+    ):
+        assert f"<td>{action}</td>" in row
+        assert "<td>staff:Level 2 Person (TMC staff, level 2)</td>" in row
+        assert "<td>Ticket 7070: billing</td>" in row
+
+
 def test_a_full_number_view_is_itself_logged(
     staff: dict[int, Any], tenant_a: Tenant
 ) -> None:
@@ -386,19 +556,65 @@ def test_a_suspended_organisation_cannot_log_in(
     assert Event.objects.filter(action="organisation.suspended").exists()
 
 
-def test_a_package_change_is_recorded(staff: dict[int, Any], tenant_a: Tenant) -> None:
+def test_a_package_change_needs_a_reason_and_records_it(
+    staff: dict[int, Any], tenant_a: Tenant
+) -> None:
+    """Level 2 changes packages; every change states a reason, kept with it.
+
+    A package change moves no credits, so the reason is kept in the
+    organisation's activity log and the ledger is left as it was.
+    """
     package = Package.objects.create(name="Business 1000", credits=1000)
     client = staff_client_for(staff[2])
-    _open(client, tenant_a.organisation)
+    _open(client, tenant_a.organisation, reason="Ticket 5150")
+    url = reverse("staff:package", args=[tenant_a.organisation.pk])
+    ledger_before = CreditLedgerEntry.objects.filter(
+        organisation=tenant_a.organisation
+    ).count()
 
-    client.post(
-        reverse("staff:package", args=[tenant_a.organisation.pk]),
-        {"package": package.pk},
+    missing = client.post(url, {"package": package.pk})
+    blank = client.post(url, {"package": package.pk, "reason": "   "})
+
+    for refused in (missing, blank):
+        assert refused.status_code == 200
+        assert "Say why the package changes." in refused.content.decode()
+    assert Organisation.objects.get(pk=tenant_a.organisation.pk).package is None
+    assert not Event.objects.filter(action="staff.package_changed").exists()
+
+    changed = client.post(
+        url, {"package": package.pk, "reason": "Customer ordered Business 1000"}
     )
 
-    assert Organisation.objects.get(pk=tenant_a.organisation.pk).package == package
+    assert changed.status_code == 302
+    organisation = Organisation.objects.get(pk=tenant_a.organisation.pk)
+    assert organisation.package == package
+    assert organisation.credit_balance == 100
     event = Event.objects.get(action="staff.package_changed")
+    assert event.organisation == tenant_a.organisation
+    assert event.details["from"] is None
     assert event.details["to"] == "Business 1000"
+    assert event.details["note"] == "Customer ordered Business 1000"
+    assert event.details["reason"] == "Ticket 5150"
+    assert "Level 2 Person" in event.actor_label
+    assert (
+        CreditLedgerEntry.objects.filter(organisation=organisation).count()
+        == ledger_before
+    )
+
+
+def test_a_package_change_without_a_reason_is_refused_by_the_service(
+    staff: dict[int, Any], tenant_a: Tenant
+) -> None:
+    """The rule holds below the form too: the service refuses a short reason."""
+    access = access_open(
+        member=staff[2], organisation=tenant_a.organisation, reason="Ticket 5150"
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        package_change(access=access, package=None, reason=" ok ", request=None)
+
+    assert "reason" in refused.value.message_dict
+    assert not Event.objects.filter(action="staff.package_changed").exists()
 
 
 def test_staff_create_from_the_command_line(db: None) -> None:
