@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("tmc.accounts.urls")),
     path("", include("tmc.identity.urls")),
     path("messages/", include("tmc.messaging.urls")),
+    path("contacts/", include("tmc.contacts.urls")),
     path("activity/", include("tmc.audit.urls")),
     path("notifications/", include("tmc.notifications.urls")),
     path("staff/", include("tmc.staff.urls")),

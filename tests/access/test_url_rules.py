@@ -9,6 +9,9 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
+from tmc.contacts.importing import import_prepare
+from tmc.contacts.models import Contact, Group
+from tmc.contacts.services import ContactDetails, contact_create, opt_out_add_by_user
 from tmc.identity.access import ACCESS_ATTRIBUTE
 from tmc.identity.models import RememberedDevice, User, UserSession
 from tmc.messaging.models import Message
@@ -16,7 +19,15 @@ from tmc.messaging.services import message_send
 from tmc.notifications.models import Notification
 from tmc.testing import Tenant, signed_in_client
 
-CANARIES = ["CANARY-BODY-7731", "+447400999111", "+44 7400 999111", "Canary Person"]
+CANARIES = [
+    "CANARY-BODY-7731",
+    "+447400999111",
+    "+44 7400 999111",
+    "Canary Person",
+    "+447400999222",
+    "Canary Group",
+    "canary-file.csv",
+]
 
 
 def _patterns(
@@ -68,7 +79,27 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         kind="new_device",
         title=CANARIES[0],
     )
+    group = Group.objects.create(organisation=b.organisation, name=CANARIES[5])
+    contact = contact_create(
+        user=b.user,
+        number="07400 999111",
+        details=ContactDetails(name=CANARIES[3], email="canary@example.com"),
+        group_ids=[group.pk],
+    )
+    opt_out_add_by_user(user=b.user, number=CANARIES[4])
+    job = import_prepare(
+        user=b.user,
+        file_name=CANARIES[6],
+        data=b"Mobile,Name\n07400 999111,Canary Person\n",
+        encoding="utf-8",
+    )
     return {
+        "contacts:edit": {"contact_id": contact.pk},
+        "contacts:delete": {"contact_id": contact.pk},
+        "contacts:group_edit": {"group_id": group.pk},
+        "contacts:group_delete": {"group_id": group.pk},
+        "contacts:import_mapping": {"job_id": job.pk},
+        "contacts:import_progress": {"job_id": job.pk},
         "messaging:detail": {"message_id": message.pk},
         "notifications:open": {"notification_id": notice.pk},
         "identity:user_edit": {"user_id": b.user.pk},
@@ -87,6 +118,12 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         if "<" in route and not name.startswith("staff:")
     }
     covered = {
+        "contacts:edit",
+        "contacts:delete",
+        "contacts:group_edit",
+        "contacts:group_delete",
+        "contacts:import_mapping",
+        "contacts:import_progress",
         "messaging:detail",
         "identity:user_edit",
         "identity:user_unlock",
@@ -133,6 +170,8 @@ def test_each_role_gets_404_for_another_organisations_ids(
 
     # And nothing changed on B's side.
     assert Message.objects.filter(organisation=tenant_b.organisation).count() == 1
+    assert Contact.objects.filter(organisation=tenant_b.organisation).count() == 1
+    assert Group.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert not RememberedDevice.objects.filter(revoked_at__isnull=False).exists()
     assert not UserSession.objects.filter(ended_at__isnull=False).exists()
     assert not Notification.objects.filter(read_at__isnull=False).exists()
