@@ -1,0 +1,166 @@
+"""How fast the activity log writes and verifies, and what it adds to actions.
+
+    .venv/bin/python bench/audit.py [--events 1000000] [--database-url URL]
+
+Prints:
+- the cost of recording on real actions (a one-to-one text and a user's
+  permission change), each timed with recording on and off in the same run;
+- events/s writing ``--events`` events across ten organisations' chains;
+- events/s for ``tmc audit verify``'s walk over all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _setup import django_start
+
+ORGANISATIONS = 10
+PASSWORD = "Bench-Horse-Battery-42"  # noqa: S105  # nosec B105
+
+
+def _timed(action: Callable[[int], None], repeats: int) -> float:
+    started = time.perf_counter()
+    for number in range(repeats):
+        action(number)
+    return time.perf_counter() - started
+
+
+def _overhead(name: str, action: Callable[[int], None], repeats: int) -> None:
+    """Time ``action`` with events recorded and with recording switched off."""
+    import tmc.audit.services as audit
+
+    real = audit._append
+
+    def skip(event: Any) -> None:
+        return None
+
+    action(0)  # warm caches (keys, templates) outside the measurement
+    runs: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(3):  # alternate, so drift hits both sides alike
+        for mode in ("off", "on"):
+            audit._append = real if mode == "on" else skip  # type: ignore[assignment]
+            runs[mode].append(_timed(action, repeats))
+    audit._append = real  # type: ignore[assignment]
+    on, off = min(runs["on"]), min(runs["off"])
+    print(
+        f"{name}: {repeats / off:,.0f}/s without the log, {repeats / on:,.0f}/s "
+        f"with it: recording adds {(on - off) / off:.1%} (target < 20%)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--actions", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--database-url", default="")
+    arguments = parser.parse_args()
+    label = django_start(arguments.database_url)
+    # One log line per event would time the terminal, not the log.
+    logging.disable(logging.INFO)
+
+    from django.db import transaction
+
+    from tmc.accounts.services import account_create, credits_add
+    from tmc.audit.models import ChainHead, Event
+    from tmc.audit.services import chains_verify, event_record
+    from tmc.identity.models import Permission, Role
+    from tmc.identity.services import UserChanges, user_create, user_update
+    from tmc.messaging.models import SenderId
+    from tmc.messaging.services import message_send
+
+    print(f"database: {label}")
+    organisations = []
+    for number in range(ORGANISATIONS):
+        organisation, controller = account_create(
+            name=f"Bench {number}",
+            controller_username=f"bench-{number}",
+            controller_email=f"bench-{number}@example.com",
+            controller_password=PASSWORD,
+        )
+        organisations.append((organisation, controller))
+    organisation, controller = organisations[0]
+    SenderId.objects.create(
+        organisation=organisation, value="Bench", is_approved=True, is_default=True
+    )
+    credits_add(organisation=organisation, amount=10_000_000, reason="Bench")
+    user = user_create(
+        organisation=organisation,
+        username="bench-user",
+        email="user@example.com",
+        password=PASSWORD,
+        role=Role.USER,
+    )
+
+    def send(number: int) -> None:
+        message_send(
+            user=controller, recipient=f"+4474{number % 100_000_000:08d}", body="Hi"
+        )
+
+    def permission_change(number: int) -> None:
+        granted = {Permission.EXPORT.value} if number % 2 else set()
+        user_update(
+            actor=controller,
+            target=user,
+            changes=UserChanges(
+                role=Role.USER,
+                full_name="Bench User",
+                email="user@example.com",
+                permissions=frozenset(granted),
+                daily_message_limit=None,
+                monthly_message_limit=None,
+            ),
+        )
+
+    _overhead("send one text", send, arguments.actions)
+    _overhead("change a permission", permission_change, arguments.actions)
+
+    # The chains are verified with what the next step writes; start them anew.
+    Event.objects.all().delete()
+    ChainHead.objects.all().delete()
+    started = time.perf_counter()
+    written = 0
+    while written < arguments.events:
+        with transaction.atomic():
+            for _ in range(min(arguments.batch, arguments.events - written)):
+                owner, actor = organisations[written % ORGANISATIONS]
+                event_record(
+                    action="contact.updated",
+                    organisation=owner,
+                    actor=actor,
+                    target=actor,
+                    details={"fields": {"name": {"before": "A", "after": "B"}}},
+                )
+                written += 1
+    elapsed = time.perf_counter() - started
+    print(
+        f"write: {written:,} events in {elapsed:.1f} s = {written / elapsed:,.0f} "
+        f"events/s ({arguments.batch} per transaction)"
+    )
+
+    # Traced only here: tracing every allocation would slow the writes above.
+    tracemalloc.start()
+    started = time.perf_counter()
+    report = chains_verify()
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    assert report.ok, report.problems
+    print(
+        f"verify: {report.events:,} events in {report.chains} chains in "
+        f"{elapsed:.1f} s = {report.events / elapsed:,.0f} events/s "
+        f"(target > 50,000); peak traced memory {peak / 2**20:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
