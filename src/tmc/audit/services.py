@@ -24,7 +24,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Field, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -265,8 +265,10 @@ def _append(event: Event) -> None:
         cursor.execute(
             sql,
             [
-                field.get_db_prep_save(getattr(event, field.attname), connection)
-                for field in fields
+                getattr(event, field.attname)
+                if plain
+                else field.get_db_prep_save(getattr(event, field.attname), connection)
+                for field, plain in fields
             ],
         )
         event.pk = cursor.fetchone()[0]
@@ -289,12 +291,21 @@ def _head_locked(cursor: Any, key: str) -> tuple[int, int, str] | None:
     return None if row is None else (row[0], row[1], row[2])
 
 
+# Fields whose Python value is already what the database takes; the others
+# (times, JSON, addresses) go through their field's own conversion.
+PLAIN_FIELDS = (models.CharField, models.PositiveBigIntegerField, models.ForeignKey)
+
+
 @functools.cache
-def _event_insert() -> tuple[str, list[Field[Any, Any]]]:
+def _event_insert() -> tuple[str, list[tuple[Field[Any, Any], bool]]]:
     """The INSERT of one event, built once from the model's own fields."""
-    fields = [field for field in Event._meta.concrete_fields if not field.primary_key]
+    fields = [
+        (field, type(field) in PLAIN_FIELDS)
+        for field in Event._meta.concrete_fields
+        if not field.primary_key
+    ]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
+    columns = ", ".join(quote(field.column) for field, _ in fields)
     values = ", ".join(["%s"] * len(fields))
     sql = (
         f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608  # nosec B608
