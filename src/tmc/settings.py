@@ -258,6 +258,7 @@ INSTALLED_APPS = [
     "tmc.messaging",
     "tmc.gateways",
     "tmc.gateways.simulator",
+    "tmc.boomerang",
     "tmc.audit",
     "tmc.staff",
     "tmc.notifications",

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from tmc.accounts.encryption import index
+from tmc.boomerang.services import answer_record, pool_keyword_apply, reply_route
 from tmc.contacts.services import reply_keyword_apply
 from tmc.gateways.base import DeliveryState
 from tmc.lib.phone import mask_number
@@ -68,42 +68,39 @@ def delivery_report_receive(
 def inbound_receive(
     *, gateway: str, sender: str, recipient: str, body: str
 ) -> InboundMessage:
-    """Store a text from a handset, attributed to the last conversation.
+    """Store a text from a handset with the conversation it answers.
 
-    The reply belongs to the organisation that most recently sent to that
-    handset from the number it replied to. Matching replies to the exact
-    question that caused them is Boomerang's work, built on top of this.
+    Boomerang finds the conversation (the open ticket on the pair of
+    numbers, else the organisation that last used the pair); a text that
+    matches none is kept for the provider's unmatched inbox, never dropped.
     """
-    last_sent = (
-        Message.objects.filter(recipient_route=index(None, sender), sender=recipient)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if last_sent is not None:
-        # STOP and START change the opt-out list before anything else, so
-        # no send that follows can reach a number that has just opted out.
-        reply_keyword_apply(
-            organisation=last_sent.organisation, sender=sender, body=body
-        )
+    route = reply_route(sender=sender, recipient=recipient)
+    # STOP and START change the opt-out list before anything else, so no
+    # send that follows can reach a number that has just opted out.
+    if route.organisation is not None:
+        reply_keyword_apply(organisation=route.organisation, sender=sender, body=body)
+    else:
+        pool_keyword_apply(sender=sender, body=body)
     inbound = InboundMessage(
-        organisation=last_sent.organisation if last_sent else None,
+        organisation=route.organisation,
         gateway=gateway,
         recipient=recipient,
-        in_reply_to=last_sent,
+        in_reply_to=route.message,
     )
     inbound.seal(sender=sender, body=body)
     inbound.save()
-    if last_sent is not None:
+    answer_record(route=route, inbound=inbound)
+    if route.message is not None:
         notify(
             kind=Kind.REPLY_RECEIVED,
-            recipients=[last_sent.created_by],
+            recipients=[route.message.created_by],
             context={"sender_masked": mask_number(sender)},
-            link=reverse("messaging:detail", kwargs={"message_id": last_sent.pk}),
+            link=reverse("messaging:detail", kwargs={"message_id": route.message.pk}),
         )
     logger.info(
-        "inbound received id=%s organisation_id=%s matched=%s",
+        "inbound received id=%s organisation_id=%s ticket_id=%s",
         inbound.pk,
         inbound.organisation_id,
-        last_sent is not None,
+        route.ticket.pk if route.ticket else None,
     )
     return inbound

@@ -51,9 +51,18 @@ def _resolve_sender(user: User, requested: str) -> SenderId | None:
 
 
 def message_compose(
-    *, user: User, recipient: str, body: str, sender: str = ""
+    *,
+    user: User,
+    recipient: str,
+    body: str,
+    sender: str = "",
+    sender_from_pool: bool = False,
 ) -> ComposedMessage:
-    """Check a text before it is sent; raise ValidationError keyed by field."""
+    """Check a text before it is sent; raise ValidationError keyed by field.
+
+    With ``sender_from_pool`` the sender is left empty for the caller to
+    fill with a virtual number (a Boomerang question).
+    """
     errors: dict[str, str] = {}
 
     normalised = ""
@@ -74,19 +83,22 @@ def message_compose(
             f"{settings.TMC_MAX_PARTS}. Shorten it."
         )
 
-    sender_id = _resolve_sender(user, sender.strip())
-    if sender_id is None:
-        errors["sender"] = (
-            f"{sender!r} is not an approved sender for this account."
-            if sender.strip()
-            else "This account has no approved sender yet."
-        )
+    sender_value = ""
+    if not sender_from_pool:
+        sender_id = _resolve_sender(user, sender.strip())
+        if sender_id is None:
+            errors["sender"] = (
+                f"{sender!r} is not an approved sender for this account."
+                if sender.strip()
+                else "This account has no approved sender yet."
+            )
+        else:
+            sender_value = sender_id.value
 
     if errors:
         raise ValidationError(errors)
-    assert sender_id is not None
     return ComposedMessage(
-        recipient=normalised, sender=sender_id.value, body=body, segments=segments
+        recipient=normalised, sender=sender_value, body=body, segments=segments
     )
 
 
@@ -103,51 +115,73 @@ def message_send(
     Nothing is created and nothing is charged when any check fails.
     """
     composed = message_compose(user=user, recipient=recipient, body=body, sender=sender)
-
     with transaction.atomic():
-        _check_limits(user, composed.credits)
-        message = Message(
-            organisation=user.organisation,
-            created_by=user,
-            sender=composed.sender,
-            encoding=composed.segments.encoding,
-            parts=composed.segments.parts,
-            credits=composed.credits,
-        )
-        message.seal(recipient=composed.recipient, body=composed.body)
-        message.save()
-        try:
-            credits_debit(
-                organisation=user.organisation,
-                amount=composed.credits,
-                reason=f"Message {message.pk}",
-            )
-        except InsufficientCredit as exc:
-            # Leaving the atomic block by exception undoes the message too.
-            raise ValidationError({"body": str(exc)}) from exc
-        # Ids and counts only: the body and the number stay out of the log.
-        event_record(
-            action="message.sent",
-            actor=user,
-            target=message,
-            details={
-                "message": message.pk,
-                "sender": message.sender,
-                "parts": message.parts,
-                "credits": message.credits,
-                "encoding": message.encoding,
-            },
-            request=request,
-        )
-        transaction.on_commit(lambda: _enqueue_dispatch(message.pk))
+        message = message_create(user=user, composed=composed, request=request)
+    return message
 
-    logger.info(
-        "message queued id=%s organisation_id=%s user_id=%s parts=%s",
-        message.pk,
-        message.organisation_id,
-        user.pk,
-        message.parts,
+
+def message_create(
+    *,
+    user: User,
+    composed: ComposedMessage,
+    request: HttpRequest | None = None,
+    details: dict[str, object] | None = None,
+) -> Message:
+    """Store, charge and queue a composed text, in the caller's transaction.
+
+    For services that create other rows with the message (a Boomerang
+    ticket, say) and need them to commit or roll back together. ``details``
+    join the activity-log event (ids and counts only).
+    """
+    assert transaction.get_connection().in_atomic_block
+    _check_limits(user, composed.credits)
+    message = Message(
+        organisation=user.organisation,
+        created_by=user,
+        sender=composed.sender,
+        encoding=composed.segments.encoding,
+        parts=composed.segments.parts,
+        credits=composed.credits,
     )
+    message.seal(recipient=composed.recipient, body=composed.body)
+    message.save()
+    try:
+        credits_debit(
+            organisation=user.organisation,
+            amount=composed.credits,
+            reason=f"Message {message.pk}",
+        )
+    except InsufficientCredit as exc:
+        # The caller's atomic block, left by this exception, undoes the
+        # message too.
+        raise ValidationError({"body": str(exc)}) from exc
+    # Ids and counts only: the body and the number stay out of the log.
+    event_record(
+        action="message.sent",
+        actor=user,
+        target=message,
+        details={
+            "message": message.pk,
+            "sender": message.sender,
+            "parts": message.parts,
+            "credits": message.credits,
+            "encoding": message.encoding,
+            **(details or {}),
+        },
+        request=request,
+    )
+
+    def queue() -> None:
+        logger.info(
+            "message queued id=%s organisation_id=%s user_id=%s parts=%s",
+            message.pk,
+            message.organisation_id,
+            user.pk,
+            message.parts,
+        )
+        _enqueue_dispatch(message.pk)
+
+    transaction.on_commit(queue)
     return message
 
 

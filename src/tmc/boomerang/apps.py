@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class BoomerangConfig(AppConfig):
+    name = "tmc.boomerang"
+    label = "boomerang"
+    verbose_name = "Boomerang replies"

@@ -1,0 +1,160 @@
+"""Boomerang: virtual numbers, the tickets that match replies, and answers.
+
+A text that expects a reply is sent from a virtual number chosen so that the
+pair (recipient, virtual number) names one open ticket; a reply from that
+recipient to that number belongs to that ticket, and so to the message, its
+author, its question and its organisation.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from tmc.accounts.models import Organisation, OrganisationOwned
+from tmc.boomerang.answers import Kind as AnswerKind
+from tmc.messaging.models import InboundMessage, Message
+
+
+class VirtualNumberQuerySet(models.QuerySet["VirtualNumber"]):
+    def active(self) -> VirtualNumberQuerySet:
+        return self.filter(retired_at__isnull=True)
+
+
+class VirtualNumber(models.Model):
+    """A mobile number of the provider's that texts go out from.
+
+    The shared pool holds numbers without an organisation; a number with one
+    is dedicated to it. The number is the provider's own, not client data,
+    so it is stored plainly.
+    """
+
+    number = models.CharField(max_length=16, unique=True, help_text="E.164")
+    organisation = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Dedicated to this organisation; empty for the shared pool.",
+    )
+    position = models.PositiveIntegerField(help_text="Order within its pool")
+    added_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    objects = VirtualNumberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Question(OrganisationOwned):
+    """What a text asks, shared by every recipient it went to."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    title = models.CharField(max_length=120)
+    kind = models.CharField(
+        max_length=8, choices=[(kind.value, kind.value) for kind in AnswerKind]
+    )
+    options = models.JSONField(default=list, blank=True)
+    language = models.CharField(max_length=2, default="en")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Ticket(OrganisationOwned):
+    """One open conversation between a recipient and a virtual number."""
+
+    class Kind(models.TextChoices):
+        SINGLE = "single", "Closed by the first reply"
+        DEADLINE = "deadline", "Open until a deadline"
+        CONVERSATION = "conversation", "Stays open"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    # Empty only inside the transaction that creates the ticket and then its
+    # message (the message's sender is the ticket's number).
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    question = models.ForeignKey(
+        Question,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tickets",
+    )
+    virtual_number = models.ForeignKey(
+        VirtualNumber, on_delete=models.PROTECT, related_name="tickets"
+    )
+    recipient_route = models.CharField(
+        max_length=32, help_text="The platform-wide blind index of the number"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.SINGLE)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    opened_at = models.DateTimeField(default=timezone.now)
+    closes_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["opened_at", "id"]
+        constraints = [
+            # The rule that makes a reply's (sender, number) pair name one
+            # ticket, held by the database itself so that no race between
+            # workers can break it.
+            models.UniqueConstraint(
+                fields=["virtual_number", "recipient_route"],
+                condition=models.Q(status="open"),
+                name="boomerang_one_open_ticket_per_pair",
+            )
+        ]
+        indexes = [models.Index(fields=["recipient_route", "status"])]
+
+    def __str__(self) -> str:
+        return f"Ticket {self.pk} ({self.status})"
+
+
+class Answer(OrganisationOwned):
+    """A reply read against its ticket's question."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="answers")
+    inbound = models.OneToOneField(
+        InboundMessage, on_delete=models.CASCADE, related_name="answer"
+    )
+    value = models.CharField(max_length=40, blank=True)
+    needs_attention = models.BooleanField(default=False)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Answer {self.pk} to ticket {self.ticket_id}"
+
+
+class PoolOptOut(models.Model):
+    """A number that texted STOP to the shared pool outside any conversation.
+
+    Nothing is sent to it from the shared pool until it texts START. Kept by
+    the platform-wide blind index only: the number itself is not stored.
+    """
+
+    number_route = models.CharField(max_length=32, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Pool opt-out {self.pk}"

@@ -1,0 +1,409 @@
+"""Boomerang's rules: the number pool, tickets, questions and replies."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.http import HttpRequest
+from django.utils import timezone
+
+from tmc.accounts.encryption import index
+from tmc.accounts.models import Organisation
+from tmc.audit.models import ActorKind
+from tmc.audit.services import event_record
+from tmc.boomerang.answers import LANGUAGES, option_keys, parse_answer
+from tmc.boomerang.answers import Kind as AnswerKind
+from tmc.boomerang.models import Answer, PoolOptOut, Question, Ticket, VirtualNumber
+from tmc.contacts.services import reply_keyword
+from tmc.identity.models import User
+from tmc.lib.phone import InvalidNumber, normalise_mobile
+from tmc.messaging.models import InboundMessage, Message
+from tmc.messaging.services import message_compose, message_create
+
+logger = logging.getLogger(__name__)
+
+# Two workers choosing a number for one recipient at the same instant: the
+# loser's insert meets the unique rule and it chooses again. Each round
+# sees at least one more ticket, so a few rounds always suffice in practice.
+ALLOCATION_ROUNDS = 5
+POOL_OPTED_OUT = (
+    "This number texted STOP to our shared numbers. It can be sent questions "
+    "again only after it texts START."
+)
+
+
+class PoolEmpty(ValidationError):
+    """No virtual number is available to send a question from."""
+
+
+# --- the pool ------------------------------------------------------------------
+
+
+def numbers_add(
+    *, numbers: list[str], organisation: Organisation | None = None
+) -> list[VirtualNumber]:
+    """Add numbers to the end of the shared pool, or dedicate them."""
+    normalised = []
+    for raw in numbers:
+        try:
+            normalised.append(normalise_mobile(raw, "GB"))
+        except InvalidNumber as exc:
+            raise ValidationError({"numbers": str(exc)}) from exc
+    with transaction.atomic():
+        taken = set(
+            VirtualNumber.objects.filter(number__in=normalised).values_list(
+                "number", flat=True
+            )
+        )
+        if taken:
+            raise ValidationError(
+                {"numbers": f"Already in a pool: {', '.join(sorted(taken))}."}
+            )
+        last = VirtualNumber.objects.filter(organisation=organisation).aggregate(
+            last=Max("position")
+        )["last"]
+        start = 0 if last is None else last + 1
+        added = [
+            VirtualNumber.objects.create(
+                number=number, organisation=organisation, position=start + offset
+            )
+            for offset, number in enumerate(dict.fromkeys(normalised))
+        ]
+        event_record(
+            action="numbers.added",
+            organisation=organisation,
+            actor_kind=ActorKind.SYSTEM,
+            details={"count": len(added), "dedicated": organisation is not None},
+        )
+    logger.info(
+        "virtual numbers added count=%s organisation_id=%s",
+        len(added),
+        organisation.pk if organisation else None,
+    )
+    return added
+
+
+def number_retire(*, number: str) -> VirtualNumber:
+    """Take a number out of its pool; its open tickets stay until they close."""
+    with transaction.atomic():
+        found = VirtualNumber.objects.active().filter(number=number).first()
+        if found is None:
+            raise ValidationError({"number": f"{number} is not an active number."})
+        found.retired_at = timezone.now()
+        found.save(update_fields=["retired_at"])
+        event_record(
+            action="numbers.retired",
+            organisation=found.organisation,
+            actor_kind=ActorKind.SYSTEM,
+            target=found,
+        )
+    return found
+
+
+def pool_for(organisation: Organisation) -> list[VirtualNumber]:
+    """The numbers an organisation's questions go out from, in pool order.
+
+    Its dedicated numbers when it has any, the shared pool otherwise.
+    """
+    active = VirtualNumber.objects.active()
+    dedicated = list(active.filter(organisation=organisation))
+    return dedicated or list(active.filter(organisation__isnull=True))
+
+
+def _open_tickets(route: str, pool: list[VirtualNumber]) -> list[Ticket]:
+    return list(
+        Ticket.objects.filter(
+            recipient_route=route,
+            status=Ticket.Status.OPEN,
+            virtual_number__in=pool,
+        ).order_by("opened_at", "id")
+    )
+
+
+def pool_is_full_for(organisation: Organisation, recipient: str) -> bool:
+    """True when every number is in an open conversation with ``recipient``.
+
+    Sending another question then closes the oldest of those conversations;
+    the compose page warns before it happens.
+    """
+    pool = pool_for(organisation)
+    if not pool:
+        return False
+    return len(_open_tickets(index(None, recipient), pool)) >= len(pool)
+
+
+def _ticket_close(ticket: Ticket, reason: str) -> None:
+    closed = Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.OPEN).update(
+        status=Ticket.Status.CLOSED, closed_at=timezone.now(), closed_reason=reason
+    )
+    if closed:
+        ticket.status = Ticket.Status.CLOSED
+        ticket.closed_reason = reason
+        logger.info("ticket closed id=%s reason=%s", ticket.pk, reason)
+
+
+def ticket_open(
+    *,
+    organisation: Organisation,
+    recipient: str,
+    kind: Ticket.Kind = Ticket.Kind.SINGLE,
+    closes_at: datetime | None = None,
+    question: Question | None = None,
+) -> Ticket:
+    """Open a ticket on the first pool number free with ``recipient``.
+
+    When every number is taken, the oldest open ticket with the recipient is
+    closed and its number reused. Call inside the transaction that creates
+    the ticket's message.
+    """
+    pool = pool_for(organisation)
+    if not pool:
+        raise PoolEmpty({"recipient": "No virtual number is available for replies."})
+    route = index(None, recipient)
+    for _ in range(ALLOCATION_ROUNDS):
+        try:
+            with transaction.atomic():
+                busy = _open_tickets(route, pool)
+                taken = {ticket.virtual_number_id for ticket in busy}
+                free = [number for number in pool if number.pk not in taken]
+                if free:
+                    chosen = free[0]
+                else:
+                    oldest = busy[0]
+                    _ticket_close(oldest, "number reused")
+                    chosen = next(n for n in pool if n.pk == oldest.virtual_number_id)
+                return Ticket.objects.create(
+                    organisation=organisation,
+                    virtual_number=chosen,
+                    recipient_route=route,
+                    kind=kind,
+                    closes_at=closes_at,
+                    question=question,
+                )
+        except IntegrityError:
+            # Another worker opened a ticket on that number for this
+            # recipient after we looked: look again.
+            logger.info("virtual number taken concurrently, choosing again")
+    raise PoolEmpty({"recipient": "The reply numbers are busy; try again."})
+
+
+# --- questions -----------------------------------------------------------------
+
+
+def question_create(
+    *,
+    user: User,
+    title: str,
+    kind: AnswerKind,
+    options: list[str] | None = None,
+    language: str = "en",
+) -> Question:
+    errors: dict[str, str] = {}
+    options = [option.strip() for option in options or [] if option.strip()]
+    if not title.strip():
+        errors["title"] = "Name the question, for its results page."
+    if kind is AnswerKind.CHOICE:
+        if len(options) < 2:
+            errors["options"] = "Give at least two options."
+        else:
+            try:
+                option_keys(options)
+            except ValueError as exc:
+                errors["options"] = str(exc)
+    elif options:
+        errors["options"] = "Only a multiple-choice question has options."
+    if language not in LANGUAGES:
+        errors["language"] = f"Choose one of {', '.join(LANGUAGES)}."
+    if errors:
+        raise ValidationError(errors)
+    return Question.objects.create(
+        organisation=user.organisation,
+        created_by=user,
+        title=title.strip()[:120],
+        kind=kind.value,
+        options=options,
+        language=language,
+    )
+
+
+def _pool_opted_out(recipient: str) -> bool:
+    return PoolOptOut.objects.filter(number_route=index(None, recipient)).exists()
+
+
+def question_send(
+    *,
+    user: User,
+    recipient: str,
+    body: str,
+    question: Question | None = None,
+    kind: Ticket.Kind = Ticket.Kind.SINGLE,
+    closes_at: datetime | None = None,
+    request: HttpRequest | None = None,
+) -> Message:
+    """Send a text that expects a reply, from a pool number, with its ticket.
+
+    The message, its ticket and its charge commit together or not at all.
+    """
+    if question is not None:
+        assert question.organisation_id == user.organisation_id
+    if kind == Ticket.Kind.DEADLINE and (
+        closes_at is None or closes_at <= timezone.now()
+    ):
+        raise ValidationError({"closes_at": "Choose a deadline in the future."})
+    composed = message_compose(
+        user=user, recipient=recipient, body=body, sender_from_pool=True
+    )
+    uses_shared_pool = not any(n.organisation_id for n in pool_for(user.organisation))
+    if uses_shared_pool and _pool_opted_out(composed.recipient):
+        raise ValidationError({"recipient": POOL_OPTED_OUT})
+
+    with transaction.atomic():
+        ticket = ticket_open(
+            organisation=user.organisation,
+            recipient=composed.recipient,
+            kind=kind,
+            closes_at=closes_at,
+            question=question,
+        )
+        message = message_create(
+            user=user,
+            composed=replace(composed, sender=ticket.virtual_number.number),
+            request=request,
+            details={
+                "ticket": ticket.pk,
+                "question": question.pk if question else None,
+            },
+        )
+        ticket.message = message
+        ticket.save(update_fields=["message"])
+    logger.info(
+        "question sent message_id=%s ticket_id=%s virtual_number_id=%s",
+        message.pk,
+        ticket.pk,
+        ticket.virtual_number_id,
+    )
+    return message
+
+
+# --- replies -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplyRoute:
+    """Where an inbound text belongs: its organisation, ticket and message."""
+
+    organisation: Organisation | None
+    ticket: Ticket | None
+    message: Message | None
+
+
+def reply_route(*, sender: str, recipient: str) -> ReplyRoute:
+    """Find the conversation a text from ``sender`` to ``recipient`` answers.
+
+    An open ticket on that pair first; else the organisation that last sent
+    to the sender from that number; else nobody (the provider's unmatched
+    inbox). Locks the ticket, so two replies to it are read one at a time.
+    """
+    route = index(None, sender)
+    ticket = (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("message", "organisation", "question")
+        .filter(
+            virtual_number__number=recipient,
+            recipient_route=route,
+            status=Ticket.Status.OPEN,
+        )
+        .first()
+    )
+    if ticket is not None:
+        return ReplyRoute(ticket.organisation, ticket, ticket.message)
+    last_sent = (
+        Message.objects.select_related("organisation")
+        .filter(recipient_route=route, sender=recipient)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if last_sent is not None:
+        return ReplyRoute(last_sent.organisation, None, last_sent)
+    return ReplyRoute(None, None, None)
+
+
+def pool_keyword_apply(*, sender: str, body: str) -> str | None:
+    """STOP or START sent to a shared number outside any organisation."""
+    keyword = reply_keyword(body)
+    route = index(None, sender)
+    if keyword == "stop":
+        PoolOptOut.objects.get_or_create(number_route=route)
+        event_record(
+            action="optout.pool_added",
+            actor_kind=ActorKind.SYSTEM,
+            details={"source": "reply"},
+        )
+    elif keyword == "start":
+        removed, _ = PoolOptOut.objects.filter(number_route=route).delete()
+        if removed:
+            event_record(
+                action="optout.pool_lifted",
+                actor_kind=ActorKind.SYSTEM,
+                details={"source": "reply"},
+            )
+    return keyword
+
+
+def answer_record(*, route: ReplyRoute, inbound: InboundMessage) -> Answer | None:
+    """Read a reply against its ticket's question and close a single ticket.
+
+    Call in the transaction that stored ``inbound``, with the ticket locked
+    by ``reply_route``.
+    """
+    ticket = route.ticket
+    if ticket is None:
+        return None
+    answer = None
+    if ticket.question is not None:
+        question = ticket.question
+        parsed = parse_answer(
+            inbound.body,
+            kind=AnswerKind(question.kind),
+            options=list(question.options),
+            language=question.language,
+        )
+        answer = Answer.objects.create(
+            organisation=ticket.organisation,
+            ticket=ticket,
+            inbound=inbound,
+            value=parsed.value,
+            needs_attention=parsed.needs_attention,
+        )
+        event_record(
+            action="answer.received",
+            organisation=ticket.organisation,
+            actor_kind=ActorKind.SYSTEM,
+            target=answer,
+            details={
+                "question": question.pk,
+                "ticket": ticket.pk,
+                "needs_attention": parsed.needs_attention,
+            },
+        )
+    if ticket.kind == Ticket.Kind.SINGLE:
+        _ticket_close(ticket, "answered")
+    return answer
+
+
+def tickets_expire(*, now: datetime | None = None) -> int:
+    """Close deadline tickets whose time is up; return how many."""
+    moment = now or timezone.now()
+    closed = Ticket.objects.filter(
+        status=Ticket.Status.OPEN,
+        kind=Ticket.Kind.DEADLINE,
+        closes_at__lte=moment,
+    ).update(status=Ticket.Status.CLOSED, closed_at=moment, closed_reason="expired")
+    if closed:
+        logger.info("tickets expired count=%s", closed)
+    return closed
