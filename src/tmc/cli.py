@@ -20,6 +20,7 @@ commands:
   audit ACTION     the activity log: verify, anchor or prune
   contacts import  import contacts from a CSV file, with progress
   numbers ACTION   the virtual numbers replies come to: add, list or retire
+  simulate reply   act as a simulated handset texting one of our numbers
   manage ARGS      run a Django management command
 
 Run `tmc COMMAND --help` for a command's options.
@@ -35,6 +36,7 @@ COMMANDS = {
     "audit": "audit",
     "contacts": "contacts",
     "numbers": "numbers",
+    "simulate": "simulate",
 }
 
 

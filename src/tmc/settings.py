@@ -296,6 +296,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tmc.identity.context_processors.session_policy",
+                "tmc.gateways.simulator.context_processors.simulator",
             ],
         },
     },

@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("tmc.identity.urls")),
     path("messages/", include("tmc.messaging.urls")),
     path("contacts/", include("tmc.contacts.urls")),
+    path("questions/", include("tmc.boomerang.urls")),
+    path("simulator/", include("tmc.gateways.simulator.urls")),
     path("activity/", include("tmc.audit.urls")),
     path("notifications/", include("tmc.notifications.urls")),
     path("staff/", include("tmc.staff.urls")),

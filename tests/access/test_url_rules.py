@@ -9,12 +9,14 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
+from tmc.boomerang.answers import Kind
+from tmc.boomerang.services import numbers_add, question_create, question_send
 from tmc.contacts.importing import import_prepare
 from tmc.contacts.models import Contact, Group
 from tmc.contacts.services import ContactDetails, contact_create, opt_out_add_by_user
 from tmc.identity.access import ACCESS_ATTRIBUTE
 from tmc.identity.models import RememberedDevice, User, UserSession
-from tmc.messaging.models import Message
+from tmc.messaging.models import InboundMessage, Message
 from tmc.messaging.services import message_send
 from tmc.notifications.models import Notification
 from tmc.testing import Tenant, signed_in_client
@@ -27,6 +29,7 @@ CANARIES = [
     "+447400999222",
     "Canary Group",
     "canary-file.csv",
+    "Canary Question",
 ]
 
 
@@ -93,7 +96,15 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         data=b"Mobile,Name\n07400 999111,Canary Person\n",
         encoding="utf-8",
     )
+    numbers_add(numbers=["+447400900001"])
+    question = question_create(user=b.user, title=CANARIES[7], kind=Kind.YES_NO)
+    asked = question_send(
+        user=b.user, recipient="07400 999111", body=CANARIES[0], question=question
+    )
     return {
+        "boomerang:results": {"question_id": question.pk},
+        "boomerang:export": {"question_id": question.pk},
+        "simulator:reply": {"message_id": asked.pk},
         "contacts:edit": {"contact_id": contact.pk},
         "contacts:delete": {"contact_id": contact.pk},
         "contacts:group_edit": {"group_id": group.pk},
@@ -118,6 +129,9 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         if "<" in route and not name.startswith("staff:")
     }
     covered = {
+        "boomerang:results",
+        "boomerang:export",
+        "simulator:reply",
         "contacts:edit",
         "contacts:delete",
         "contacts:group_edit",
@@ -169,7 +183,8 @@ def test_each_role_gets_404_for_another_organisations_ids(
             assert b"CANARY" not in response.content
 
     # And nothing changed on B's side.
-    assert Message.objects.filter(organisation=tenant_b.organisation).count() == 1
+    assert Message.objects.filter(organisation=tenant_b.organisation).count() == 2
+    assert not InboundMessage.objects.exists()
     assert Contact.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert Group.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert not RememberedDevice.objects.filter(revoked_at__isnull=False).exists()

@@ -115,7 +115,7 @@ def parse_choice(text: str, options: list[str]) -> Answer:
     for word in words:
         if len(word) == 1 and word.upper() in keys:
             chosen.add(word.upper())
-        elif word.isdigit() and 1 <= int(word) <= len(keys):
+        elif word.isdecimal() and 1 <= int(word) <= len(keys):
             chosen.add(keys[int(word) - 1])
     plain = " ".join(words)
     for key, option in zip(keys, options, strict=True):

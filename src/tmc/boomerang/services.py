@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -19,9 +19,10 @@ from tmc.audit.services import event_record
 from tmc.boomerang.answers import LANGUAGES, option_keys, parse_answer
 from tmc.boomerang.answers import Kind as AnswerKind
 from tmc.boomerang.models import Answer, PoolOptOut, Question, Ticket, VirtualNumber
-from tmc.contacts.services import reply_keyword
-from tmc.identity.models import User
+from tmc.contacts.services import number_shown, reply_keyword
+from tmc.identity.models import Permission, User
 from tmc.lib.phone import InvalidNumber, normalise_mobile
+from tmc.lib.spreadsheet import csv_cell
 from tmc.messaging.models import InboundMessage, Message
 from tmc.messaging.services import message_compose, message_create
 
@@ -407,3 +408,202 @@ def tickets_expire(*, now: datetime | None = None) -> int:
     if closed:
         logger.info("tickets expired count=%s", closed)
     return closed
+
+
+# --- asking many, and the results ------------------------------------------------
+
+MAX_RECIPIENTS = 1000
+NOT_ANSWERED = "not answered"
+
+
+def recipients_parse(text: str, organisation: Organisation) -> list[str]:
+    """Numbers, one a line or separated by commas, as unique E.164 numbers.
+
+    Refused whole, naming the lines, when any number is not a mobile: a
+    question goes to exactly the people the author listed.
+    """
+    numbers: list[str] = []
+    problems: list[str] = []
+    entries = [e.strip() for line in text.splitlines() for e in line.split(",")]
+    for position, entry in enumerate((e for e in entries if e), start=1):
+        try:
+            numbers.append(normalise_mobile(entry, organisation.default_region))
+        except InvalidNumber as exc:
+            problems.append(f"number {position}: {exc.reason}")
+    if problems:
+        raise ValidationError({"recipients": "Check " + "; ".join(problems[:10])})
+    if not numbers:
+        raise ValidationError({"recipients": "Give at least one mobile number."})
+    unique = list(dict.fromkeys(numbers))
+    if len(unique) > MAX_RECIPIENTS:
+        raise ValidationError(
+            {"recipients": f"At most {MAX_RECIPIENTS} people for one question."}
+        )
+    return unique
+
+
+def questions_send(
+    *,
+    user: User,
+    recipients: list[str],
+    title: str,
+    body: str,
+    kind: AnswerKind,
+    options: list[str] | None = None,
+    language: str = "en",
+    ticket_kind: Ticket.Kind = Ticket.Kind.SINGLE,
+    closes_at: datetime | None = None,
+    request: HttpRequest | None = None,
+) -> Question:
+    """Ask one question of several people: all are sent, or none is."""
+    if len(recipients) > 1 and not user.has_permission(Permission.SEND_BULK):
+        raise ValidationError(
+            {"recipients": "Your permissions allow one recipient at a time."}
+        )
+    with transaction.atomic():
+        question = question_create(
+            user=user, title=title, kind=kind, options=options, language=language
+        )
+        for recipient in recipients:
+            question_send(
+                user=user,
+                recipient=recipient,
+                body=body,
+                question=question,
+                kind=ticket_kind,
+                closes_at=closes_at,
+                request=request,
+            )
+    return question
+
+
+def questions_for(user: User) -> QuerySet[Question]:
+    """Questions the user may follow: their own, or all for managers."""
+    questions = Question.objects.for_user(user)
+    return questions if user.is_manager else questions.filter(created_by=user)
+
+
+@dataclass(frozen=True)
+class AnswerCount:
+    value: str
+    label: str
+    count: int
+    percent: int
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    ticket: Ticket
+    number: str
+    value: str
+    label: str
+    needs_attention: bool
+    answered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Results:
+    question: Question
+    counts: list[AnswerCount]
+    rows: list[RecipientRow]
+    needs_attention: int
+    not_answered: int
+
+    @property
+    def sent(self) -> int:
+        return len(self.rows)
+
+    @property
+    def still_open(self) -> bool:
+        """Whether any answer can still arrive (the page keeps polling)."""
+        return any(row.ticket.status == Ticket.Status.OPEN for row in self.rows)
+
+
+def answer_labels(question: Question) -> dict[str, str]:
+    """Each answer value with the words a person reads for it."""
+    kind = AnswerKind(question.kind)
+    if kind is AnswerKind.YES_NO:
+        return {"yes": "Yes", "no": "No"}
+    if kind is AnswerKind.CHOICE:
+        options = list(question.options)
+        return {
+            key: f"{key}: {option}"
+            for key, option in zip(option_keys(options), options, strict=True)
+        }
+    return {}
+
+
+def question_results(question: Question, *, viewer: User) -> Results:
+    """Who answered what, the counts per answer, and who has not answered.
+
+    A person's answer is their latest clear one; a reply that needs
+    attention counts only while they have given no clear answer.
+    """
+    tickets = list(
+        question.tickets.select_related("message").prefetch_related("answers")
+    )
+    labels = answer_labels(question)
+    tally: dict[str, int] = dict.fromkeys(labels, 0)
+    rows = []
+    attention = unanswered = 0
+    for ticket in tickets:
+        answers = list(ticket.answers.all())
+        clear = [a for a in answers if not a.needs_attention]
+        latest = clear[-1] if clear else (answers[-1] if answers else None)
+        value = latest.value if latest else ""
+        if latest is None:
+            unanswered += 1
+        elif latest.needs_attention:
+            attention += 1
+        elif value in tally or not labels:
+            tally[value] = tally.get(value, 0) + 1
+        number = ticket.message.recipient if ticket.message else ""
+        rows.append(
+            RecipientRow(
+                ticket=ticket,
+                number=number_shown(number, viewer) if number else "",
+                value=value,
+                label=labels.get(value, value) if latest else NOT_ANSWERED,
+                needs_attention=bool(latest and latest.needs_attention),
+                answered_at=latest.received_at if latest else None,
+            )
+        )
+    peak = max(tally.values(), default=0)
+    counts = [
+        AnswerCount(
+            value=value,
+            label=labels.get(value, value or "Answered"),
+            count=count,
+            percent=round(100 * count / peak) if peak else 0,
+        )
+        for value, count in tally.items()
+    ]
+    return Results(question, counts, rows, attention, unanswered)
+
+
+def question_results_export(
+    question: Question, *, viewer: User, request: HttpRequest | None = None
+) -> list[list[str]]:
+    """The results as CSV rows; needs the export permission, and is logged."""
+    if not viewer.has_permission(Permission.EXPORT):
+        raise PermissionDenied("Your permissions do not include exporting.")
+    results = question_results(question, viewer=viewer)
+    event_record(
+        action="answers.exported",
+        actor=viewer,
+        target=question,
+        details={"rows": results.sent},
+        request=request,
+    )
+    return [
+        ["number", "answer", "needs_attention", "answered_at"],
+        *(
+            [
+                csv_cell(row.number),
+                csv_cell(row.label),
+                "yes" if row.needs_attention else "",
+                row.answered_at.isoformat() if row.answered_at else "",
+            ]
+            for row in results.rows
+        ),
+    ]

@@ -1,0 +1,262 @@
+"""Asking a question and following its answers, through HTTP."""
+
+from __future__ import annotations
+
+import csv
+import io
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tmc.boomerang.models import Answer, Question, Ticket
+from tmc.boomerang.services import numbers_add
+from tmc.identity.models import User
+from tmc.messaging.models import InboundMessage, Message
+from tmc.testing import Tenant
+
+POOL = ["+447400900001", "+447400900002"]
+PEOPLE = ["07400 111111", "07400 222222", "07400 333333"]
+
+
+@pytest.fixture(autouse=True)
+def _pool(db: None) -> None:
+    numbers_add(numbers=POOL)
+
+
+def _form(**overrides: Any) -> dict[str, Any]:
+    data = {
+        "title": "Saturday shift",
+        "recipients": "\n".join(PEOPLE),
+        "body": "Can you work Saturday? Reply YES or NO",
+        "kind": "yes_no",
+        "options": "",
+        "language": "en",
+        "ticket_kind": "single",
+        "closes_at": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def _ask(client: Any, committed: Any, **overrides: Any) -> Question:
+    with committed(execute=True):
+        response = client.post("/questions/new/", _form(**overrides))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return Question.objects.get()
+
+
+def _reply_as_handset(client: Any, message: Message, text: str) -> None:
+    response = client.post(f"/simulator/{message.pk}/reply/", {"body": text})
+    assert response.status_code == 302
+
+
+def test_a_question_to_three_people_collates_their_answers(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    client = tenant_a.client_for(tenant_a.controller)
+
+    question = _ask(client, committed)
+    sent = list(Message.objects.order_by("pk"))
+    _reply_as_handset(client, sent[0], "Yes!")
+    _reply_as_handset(client, sent[1], "no thanks")
+    _reply_as_handset(client, sent[2], "maybe")
+    page = client.get(f"/questions/{question.pk}/").content.decode()
+
+    assert len(sent) == 3
+    assert {m.sender for m in sent} == {POOL[0]}
+    assert 'data-testid="count-yes">1<' in page
+    assert 'data-testid="count-no">1<' in page
+    assert 'data-testid="needs-attention">1<' in page
+    assert 'data-testid="not-answered">0<' in page
+
+
+def test_the_results_poll_returns_only_the_panel_and_stops_when_all_closed(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    client = tenant_a.client_for(tenant_a.controller)
+    question = _ask(client, committed, recipients=PEOPLE[0])
+    poll = {"HX-Request": "true", "X-TMC-Background": "1"}
+
+    open_panel = client.get(f"/questions/{question.pk}/", headers=poll)
+    _reply_as_handset(client, Message.objects.get(), "y")
+    closed_panel = client.get(f"/questions/{question.pk}/", headers=poll)
+
+    assert open_panel.content.decode().lstrip().startswith('<section id="results"')
+    assert 'hx-trigger="every 1s"' in open_panel.content.decode()
+    assert 'hx-trigger="every 1s"' not in closed_panel.content.decode()
+    assert 'data-testid="count-yes">1<' in closed_panel.content.decode()
+
+
+def test_a_multiple_choice_question_counts_each_option(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    client = tenant_a.client_for(tenant_a.controller)
+    question = _ask(
+        client,
+        committed,
+        kind="choice",
+        options="Morning\nAfternoon\nNight",
+        body="Which shift? A, B or C",
+    )
+    sent = list(Message.objects.order_by("pk"))
+    for message, text in zip(sent, ["b)", "2", "night"], strict=True):
+        _reply_as_handset(client, message, text)
+
+    page = client.get(f"/questions/{question.pk}/").content.decode()
+
+    assert 'data-testid="count-B">2<' in page
+    assert 'data-testid="count-C">1<' in page
+    assert "A: Morning" in page
+
+
+def test_more_than_one_recipient_needs_the_bulk_permission(
+    tenant_a: Tenant,
+) -> None:
+    User.objects.filter(pk=tenant_a.user.pk).update(can_send_bulk=False)
+    client = tenant_a.client_for(tenant_a.user)
+
+    response = client.post("/questions/new/", _form())
+
+    assert "one recipient at a time" in response.content.decode()
+    assert not Message.objects.exists()
+    assert not Question.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"recipients": "07400 111111\nnonsense"}, "recipients", "number 2"),
+        ({"recipients": ""}, "recipients", "required"),
+        ({"kind": "choice", "options": "Only one"}, "options", "at least two"),
+        ({"ticket_kind": "deadline"}, "closes_at", "Choose when replies stop"),
+        ({"body": ""}, "body", "required"),
+    ],
+)
+def test_bad_input_is_shown_next_to_its_field_and_nothing_is_sent(
+    tenant_a: Tenant, overrides: dict[str, str], field: str, message: str
+) -> None:
+    client = tenant_a.client_for(tenant_a.controller)
+
+    response = client.post("/questions/new/", _form(**overrides))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f'id="id_{field}_error"' in page
+    assert message in page
+    assert 'value="Saturday shift"' in page
+    assert not Message.objects.exists()
+    assert not Ticket.objects.exists()
+
+
+def test_numbers_on_the_results_page_follow_the_full_numbers_permission(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    User.objects.filter(pk=tenant_a.user.pk).update(
+        can_view_full_numbers=False, can_send_bulk=True
+    )
+    question = _ask(tenant_a.client_for(tenant_a.user), committed)
+
+    masked = tenant_a.client_for(tenant_a.user).get(f"/questions/{question.pk}/")
+    full = tenant_a.client_for(tenant_a.controller).get(f"/questions/{question.pk}/")
+
+    assert "+44 7400 111111" not in masked.content.decode()
+    assert "+44 7400 1•••11" in masked.content.decode()
+    assert "+44 7400 111111" in full.content.decode()
+
+
+def test_a_user_follows_only_their_own_questions(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    question = _ask(tenant_a.client_for(tenant_a.controller), committed)
+    client = tenant_a.client_for(tenant_a.user)
+
+    assert client.get(f"/questions/{question.pk}/").status_code == 404
+    assert "Saturday shift" not in client.get("/questions/").content.decode()
+
+
+def test_export_needs_the_permission_and_is_logged(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    controller = tenant_a.client_for(tenant_a.controller)
+    question = _ask(controller, committed)
+    _reply_as_handset(controller, Message.objects.order_by("pk")[0], "yes")
+    User.objects.filter(pk=tenant_a.controller.pk).update(can_export=False)
+    refused = tenant_a.client_for(tenant_a.controller).get(
+        f"/questions/{question.pk}/export/"
+    )
+    User.objects.filter(pk=tenant_a.controller.pk).update(can_export=True)
+
+    response = tenant_a.client_for(tenant_a.controller).get(
+        f"/questions/{question.pk}/export/"
+    )
+    rows = list(csv.reader(io.StringIO(response.getvalue().decode())))
+
+    assert refused.status_code == 403
+    assert rows[0] == ["number", "answer", "needs_attention", "answered_at"]
+    assert sorted(row[1] for row in rows[1:]) == ["Yes", "not answered", "not answered"]
+    assert rows[1][0].startswith("'+44")
+
+
+def test_the_handsets_page_lists_only_the_organisations_own_texts(
+    tenant_a: Tenant, tenant_b: Tenant, committed: Any
+) -> None:
+    _ask(tenant_b.client_for(tenant_b.controller), committed)
+    theirs = Message.objects.first()
+    assert theirs is not None
+    client = tenant_a.client_for(tenant_a.controller)
+
+    page = client.get("/simulator/").content.decode()
+    response = client.post(f"/simulator/{theirs.pk}/reply/", {"body": "yes"})
+
+    assert "Nothing has been sent through the simulator yet." in page
+    assert response.status_code == 404
+    assert not InboundMessage.objects.exists()
+
+
+def test_the_handsets_page_is_gone_without_the_simulator(
+    tenant_a: Tenant, settings: Any
+) -> None:
+    settings.TMC_GATEWAY = "smpp"
+    client = tenant_a.client_for(tenant_a.user)
+
+    assert client.get("/simulator/").status_code == 404
+
+
+def test_tmc_simulate_reply_answers_a_question(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    _ask(tenant_a.client_for(tenant_a.controller), committed, recipients=PEOPLE[0])
+    out = StringIO()
+
+    call_command(
+        "simulate",
+        "reply",
+        "--from",
+        PEOPLE[0],
+        "--to",
+        POOL[0],
+        "--text",
+        "YES please",
+        stdout=out,
+    )
+
+    assert "matched" in out.getvalue()
+    assert Answer.objects.get().value == "yes"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--from", "x", "--to", POOL[0], "--text", "hi"], "not a phone number"),
+        (["--from", PEOPLE[0], "--to", POOL[0], "--text", " "], "Give the text"),
+    ],
+)
+def test_tmc_simulate_reply_refuses_bad_input(
+    db: None, arguments: list[str], message: str
+) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command("simulate", "reply", *arguments)
+
+    assert not InboundMessage.objects.exists()

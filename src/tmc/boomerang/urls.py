@@ -1,0 +1,12 @@
+from django.urls import path
+
+from tmc.boomerang import views
+
+app_name = "boomerang"
+
+urlpatterns = [
+    path("", views.question_list, name="questions"),
+    path("new/", views.question_new, name="new"),
+    path("<int:question_id>/", views.results, name="results"),
+    path("<int:question_id>/export/", views.results_export, name="export"),
+]

@@ -1,0 +1,131 @@
+"""Questions: ask, follow the answers live, export them."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from tmc.boomerang.answers import Kind as AnswerKind
+from tmc.boomerang.forms import QuestionForm
+from tmc.boomerang.models import Question, Ticket
+from tmc.boomerang.services import (
+    question_results,
+    question_results_export,
+    questions_for,
+    questions_send,
+    recipients_parse,
+)
+from tmc.identity.access import signed_in
+from tmc.identity.models import Permission, User
+
+LIST_SIZE = 50
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _question(user: User, question_id: int) -> Question:
+    """One the user may follow; any other answers as one that does not exist."""
+    question = questions_for(user).filter(pk=question_id).first()
+    if question is None:
+        raise Http404("No question matches the query.")
+    return question
+
+
+def _add_errors(form: QuestionForm, error: ValidationError) -> None:
+    if not hasattr(error, "error_dict"):
+        for problem in error.messages:
+            form.add_error(None, problem)
+        return
+    for field, problems in error.message_dict.items():
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, problem)
+
+
+@signed_in
+@require_GET
+def question_list(request: HttpRequest) -> HttpResponse:
+    questions = questions_for(_user(request)).select_related("created_by")
+    return render(
+        request, "boomerang/question_list.html", {"questions": questions[:LIST_SIZE]}
+    )
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def question_new(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = QuestionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            recipients = recipients_parse(
+                form.cleaned_data["recipients"], user.organisation
+            )
+            question = questions_send(
+                user=user,
+                recipients=recipients,
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                kind=AnswerKind(form.cleaned_data["kind"]),
+                options=form.option_list(),
+                language=form.cleaned_data["language"],
+                ticket_kind=Ticket.Kind(form.cleaned_data["ticket_kind"]),
+                closes_at=form.cleaned_data["closes_at"],
+                request=request,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Sent to {len(recipients)} people. Answers appear below."
+            )
+            return redirect("boomerang:results", question_id=question.pk)
+    return render(request, "boomerang/question_form.html", {"form": form})
+
+
+@signed_in
+@require_GET
+def results(request: HttpRequest, question_id: int) -> HttpResponse:
+    """The live results; the page's poll gets only the results panel."""
+    user = _user(request)
+    question = _question(user, question_id)
+    context: dict[str, Any] = {
+        "results": question_results(question, viewer=user),
+        "can_export": user.has_permission(Permission.EXPORT),
+    }
+    template = (
+        "boomerang/results_panel.html"
+        if request.htmx  # type: ignore[attr-defined]
+        else "boomerang/results.html"
+    )
+    return render(request, template, context)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@signed_in
+@require_GET
+def results_export(request: HttpRequest, question_id: int) -> StreamingHttpResponse:
+    """The answers as CSV; 403 without the export permission."""
+    user = _user(request)
+    question = _question(user, question_id)
+    rows = question_results_export(question, viewer=user, request=request)
+    writer: Any = csv.writer(_Echo())
+    return StreamingHttpResponse(
+        (writer.writerow(row) for row in rows),
+        content_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="answers-{question.pk}.csv"'
+        },
+    )
