@@ -17,6 +17,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -233,12 +234,28 @@ def organisation_keys_destroy(organisation: Organisation) -> int:
     return destroyed
 
 
+_master_sealed: list[Callable[[], int]] = []
+
+
+def master_sealed_register(reseal: Callable[[], int]) -> None:
+    """Declare values sealed under the master key itself, not a data key.
+
+    ``reseal`` re-seals them under the current master key (opening them with
+    a retired one) and returns how many it changed. ``master_key_rotate``
+    calls it before removing the retired master keys, which would otherwise
+    take those values with them. Apps register in ``AppConfig.ready``.
+    """
+    if reseal not in _master_sealed:
+        _master_sealed.append(reseal)
+
+
 def master_key_rotate() -> tuple[str, int]:
     """Re-wrap every organisation key with a new master key.
 
     Only the keys are re-wrapped, never the data, so this takes seconds
-    whatever the amount of data. Returns the new master key's fingerprint and
-    the number of keys re-wrapped.
+    whatever the amount of data; values sealed under the master key itself
+    (``master_sealed_register``) are re-sealed. Returns the new master key's
+    fingerprint and the number of keys re-wrapped.
     """
     home = settings.TMC_HOME
     old_id, new_id = keys.master_key_replace(home)
@@ -256,6 +273,8 @@ def master_key_rotate() -> tuple[str, int]:
         row.master_key_id = new_id
         row.save(update_fields=["wrapped", "master_key_id"])
         count += 1
+    for reseal in _master_sealed:
+        reseal()
     still_used = set(
         DataKey.objects.filter(destroyed_at__isnull=True).values_list(
             "master_key_id", flat=True
