@@ -49,6 +49,7 @@ class KeyUnavailable(DecryptionError):
 @dataclass(frozen=True)
 class _Key:
     key_id: str
+    owner: int | None
     secret: bytes
     loaded_at: float
 
@@ -87,7 +88,7 @@ def _unwrap(row: DataKey) -> _Key:
         row.wrapped,
         associated=_wrap_context(row.organisation_id, row.key_id, row.purpose),
     )
-    return _Key(row.key_id, secret, time.monotonic())
+    return _Key(row.key_id, row.organisation_id, secret, time.monotonic())
 
 
 def data_key_create(
@@ -139,9 +140,7 @@ def _current_key(organisation_id: Owner, purpose: str) -> _Key:
         return cached
     row = _live(organisation_id, purpose)
     if row is None:
-        if DataKey.objects.filter(
-            **_owned_by(organisation_id), destroyed_at__isnull=False
-        ).exists():
+        if organisation_erased(organisation_id):
             raise KeyUnavailable("this organisation's keys have been destroyed")
         # Keys are made on first use. Locking the organisation's row makes
         # two processes doing so at once create one key, not two.
@@ -156,6 +155,19 @@ def _current_key(organisation_id: Owner, purpose: str) -> _Key:
     entry = _unwrap(row)
     _remember_after_commit((organisation_id or 0, purpose), entry)
     return entry
+
+
+def organisation_erased(organisation_id: Owner) -> bool:
+    """Whether the owner's keys were destroyed on request.
+
+    A key destroyed at the end of a rotation was retired first, so it does
+    not count: only a destroyed key that was still current means erasure.
+    """
+    return DataKey.objects.filter(
+        **_owned_by(organisation_id),
+        retired_at__isnull=True,
+        destroyed_at__isnull=False,
+    ).exists()
 
 
 def _remember_after_commit(current: tuple[int, str] | None, entry: _Key) -> None:
@@ -213,6 +225,22 @@ def decrypt(organisation_id: Owner, token: str, *, context: str) -> str:
 
 def key_id_of(token: str) -> str:
     return token.partition(":")[0]
+
+
+def reencrypt(organisation_id: Owner, token: str, *, context: str, key_id: str) -> str:
+    """Open a value with the key that sealed it and seal it under ``key_id``.
+
+    For a key rotation: the plaintext never leaves this module. Raises
+    ``DecryptionError`` if the value does not open in this context.
+    """
+    key = _key_by_id(key_id)
+    if key.owner != organisation_id:
+        raise ValueError(f"key {key_id} does not belong to this owner")
+    plaintext = decrypt(organisation_id, token, context=context)
+    sealed = seal(
+        key.secret, plaintext, associated=_associated(organisation_id, context)
+    )
+    return f"{key.key_id}:{sealed}"
 
 
 def index(organisation_id: Owner, value: str) -> str:
