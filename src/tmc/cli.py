@@ -19,6 +19,7 @@ commands:
   staff create     add a provider staff member (password from stdin)
   audit ACTION     the activity log: verify, anchor or prune
   contacts import  import contacts from a CSV file, with progress
+  keys rotate      rotate the master key, or an organisation's data key
   manage ARGS      run a Django management command
 
 Run `tmc COMMAND --help` for a command's options.
@@ -33,6 +34,7 @@ COMMANDS = {
     "staff": "staff",
     "audit": "audit",
     "contacts": "contacts",
+    "keys": "keys",
 }
 
 
