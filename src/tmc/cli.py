@@ -19,6 +19,7 @@ commands:
   staff create     add a provider staff member (password from stdin)
   audit ACTION     the activity log: verify, anchor or prune
   contacts import  import contacts from a CSV file, with progress
+  keys rotate      rotate the master key, or an organisation's data key
   numbers ACTION   the virtual numbers replies come to: add, list or retire
   simulate reply   act as a simulated handset texting one of our numbers
   manage ARGS      run a Django management command
@@ -35,6 +36,7 @@ COMMANDS = {
     "staff": "staff",
     "audit": "audit",
     "contacts": "contacts",
+    "keys": "keys",
     "numbers": "numbers",
     "simulate": "simulate",
 }

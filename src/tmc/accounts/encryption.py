@@ -17,6 +17,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -48,6 +49,7 @@ class KeyUnavailable(DecryptionError):
 @dataclass(frozen=True)
 class _Key:
     key_id: str
+    owner: int | None
     secret: bytes
     loaded_at: float
 
@@ -86,7 +88,7 @@ def _unwrap(row: DataKey) -> _Key:
         row.wrapped,
         associated=_wrap_context(row.organisation_id, row.key_id, row.purpose),
     )
-    return _Key(row.key_id, secret, time.monotonic())
+    return _Key(row.key_id, row.organisation_id, secret, time.monotonic())
 
 
 def data_key_create(
@@ -138,9 +140,7 @@ def _current_key(organisation_id: Owner, purpose: str) -> _Key:
         return cached
     row = _live(organisation_id, purpose)
     if row is None:
-        if DataKey.objects.filter(
-            **_owned_by(organisation_id), destroyed_at__isnull=False
-        ).exists():
+        if organisation_erased(organisation_id):
             raise KeyUnavailable("this organisation's keys have been destroyed")
         # Keys are made on first use. Locking the organisation's row makes
         # two processes doing so at once create one key, not two.
@@ -155,6 +155,19 @@ def _current_key(organisation_id: Owner, purpose: str) -> _Key:
     entry = _unwrap(row)
     _remember_after_commit((organisation_id or 0, purpose), entry)
     return entry
+
+
+def organisation_erased(organisation_id: Owner) -> bool:
+    """Whether the owner's keys were destroyed on request.
+
+    A key destroyed at the end of a rotation was retired first, so it does
+    not count: only a destroyed key that was still current means erasure.
+    """
+    return DataKey.objects.filter(
+        **_owned_by(organisation_id),
+        retired_at__isnull=True,
+        destroyed_at__isnull=False,
+    ).exists()
 
 
 def _remember_after_commit(current: tuple[int, str] | None, entry: _Key) -> None:
@@ -214,6 +227,22 @@ def key_id_of(token: str) -> str:
     return token.partition(":")[0]
 
 
+def reencrypt(organisation_id: Owner, token: str, *, context: str, key_id: str) -> str:
+    """Open a value with the key that sealed it and seal it under ``key_id``.
+
+    For a key rotation: the plaintext never leaves this module. Raises
+    ``DecryptionError`` if the value does not open in this context.
+    """
+    key = _key_by_id(key_id)
+    if key.owner != organisation_id:
+        raise ValueError(f"key {key_id} does not belong to this owner")
+    plaintext = decrypt(organisation_id, token, context=context)
+    sealed = seal(
+        key.secret, plaintext, associated=_associated(organisation_id, context)
+    )
+    return f"{key.key_id}:{sealed}"
+
+
 def index(organisation_id: Owner, value: str) -> str:
     key = _current_key(organisation_id, DataKey.Purpose.INDEX)
     return blind_index(key.secret, value)
@@ -233,12 +262,28 @@ def organisation_keys_destroy(organisation: Organisation) -> int:
     return destroyed
 
 
+_master_sealed: list[Callable[[], int]] = []
+
+
+def master_sealed_register(reseal: Callable[[], int]) -> None:
+    """Declare values sealed under the master key itself, not a data key.
+
+    ``reseal`` re-seals them under the current master key (opening them with
+    a retired one) and returns how many it changed. ``master_key_rotate``
+    calls it before removing the retired master keys, which would otherwise
+    take those values with them. Apps register in ``AppConfig.ready``.
+    """
+    if reseal not in _master_sealed:
+        _master_sealed.append(reseal)
+
+
 def master_key_rotate() -> tuple[str, int]:
     """Re-wrap every organisation key with a new master key.
 
     Only the keys are re-wrapped, never the data, so this takes seconds
-    whatever the amount of data. Returns the new master key's fingerprint and
-    the number of keys re-wrapped.
+    whatever the amount of data; values sealed under the master key itself
+    (``master_sealed_register``) are re-sealed. Returns the new master key's
+    fingerprint and the number of keys re-wrapped.
     """
     home = settings.TMC_HOME
     old_id, new_id = keys.master_key_replace(home)
@@ -256,6 +301,8 @@ def master_key_rotate() -> tuple[str, int]:
         row.master_key_id = new_id
         row.save(update_fields=["wrapped", "master_key_id"])
         count += 1
+    for reseal in _master_sealed:
+        reseal()
     still_used = set(
         DataKey.objects.filter(destroyed_at__isnull=True).values_list(
             "master_key_id", flat=True

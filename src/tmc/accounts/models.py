@@ -109,7 +109,9 @@ class DataKey(models.Model):
     """One of an organisation's keys, stored only wrapped by the master key.
 
     ``purpose`` "data" keys encrypt confidential columns; the newest
-    unretired one is current and older ones stay until no row uses them.
+    unretired one is current. A rotation (``tmc.accounts.keyrotation``)
+    retires the others, which still open values until no row uses them and
+    are then destroyed.
     The "index" key computes blind indexes for lookups and is never rotated
     with the data keys, so lookups keep working during a rotation.
     Destroying the keys (wrapped value emptied) makes the organisation's

@@ -3,11 +3,13 @@
 The shared secret is stored sealed (AES-256-GCM, a key derived from the
 master key, bound to the user's id), and each accepted time step is
 remembered so a code seen over someone's shoulder cannot be used twice.
+Rotating the master key re-seals the secrets (``totp_secrets_reseal``).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 
 import pyotp
@@ -17,8 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from tmc.identity.models import User
-from tmc.lib.crypto import derive_key, seal, unseal
-from tmc.lib.keys import read_master_key
+from tmc.lib.crypto import DecryptionError, derive_key, seal, unseal
+from tmc.lib.keys import master_keys, read_master_key
+
+logger = logging.getLogger(__name__)
 
 ISSUER = "TMC"
 STEP_SECONDS = 30
@@ -26,16 +30,62 @@ STEP_SECONDS = 30
 DRIFT_STEPS = 1
 
 
+PURPOSE = "totp-secret"
+
+
 def _key() -> bytes:
-    return derive_key(read_master_key(settings.TMC_HOME), "totp-secret")
+    return derive_key(read_master_key(settings.TMC_HOME), PURPOSE)
 
 
 def _owner(user: User) -> str:
     return f"identity.user:{user.pk}"
 
 
+def _opened(user: User) -> tuple[str, bool]:
+    """The secret, and whether it is sealed under the current master key.
+
+    A retired master key still opens it: between a master key rotation
+    writing the new key and re-sealing the secrets (or after a crash there),
+    authenticators keep working.
+    """
+    owner = _owner(user)
+    for position, master in enumerate(master_keys(settings.TMC_HOME).values()):
+        try:
+            secret = unseal(
+                derive_key(master, PURPOSE), user.totp_secret, associated=owner
+            )
+        except DecryptionError:
+            continue
+        return secret, position == 0
+    raise DecryptionError("the TOTP secret opens with no master key")
+
+
 def _secret(user: User) -> str:
-    return unseal(_key(), user.totp_secret, associated=_owner(user))
+    return _opened(user)[0]
+
+
+def totp_secrets_reseal() -> int:
+    """Re-seal every TOTP secret under the current master key; return how many.
+
+    ``master_key_rotate`` calls this before it removes the retired master
+    keys. A secret that an enrolment seals with the old key after this pass
+    has run (a window of microseconds) would be lost with the old key; the
+    user would have to enrol again.
+    """
+    key = _key()
+    resealed = 0
+    enrolled = User.objects.exclude(totp_secret="")  # nosec B106 (empty: no secret)
+    for user in enrolled.only("pk", "totp_secret"):
+        secret, current = _opened(user)
+        if current:
+            continue
+        # Conditional on the stored value, so a user who enrols again at this
+        # moment keeps their new secret rather than this re-sealed old one.
+        resealed += User.objects.filter(
+            pk=user.pk, totp_secret=user.totp_secret
+        ).update(totp_secret=seal(key, secret, associated=_owner(user)))
+    logger.info("totp secrets re-sealed count=%s", resealed)
+    return resealed
 
 
 def totp_enrolment_start(user: User) -> str:

@@ -82,7 +82,7 @@ RETIRED_MASTER_DIR = "retired-master-keys"
 
 
 def master_keys(home: Path) -> dict[str, bytes]:
-    """The current master key and any retired ones, by fingerprint.
+    """The current master key (first) and any retired ones, by fingerprint.
 
     Retired keys stay readable until every data key is re-wrapped with the
     current one (``tmc keys rotate --master`` does both and then removes them).

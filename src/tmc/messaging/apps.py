@@ -5,3 +5,32 @@ class MessagingConfig(AppConfig):
     name = "tmc.messaging"
     label = "messaging"
     verbose_name = "Messaging"
+
+    def ready(self) -> None:
+        from tmc.accounts.encryption import field_context
+        from tmc.accounts.keyrotation import sealed_column_register
+        from tmc.messaging.models import InboundMessage, Message
+
+        # The same contexts the models seal and open these columns with.
+        # Replies kept with no organisation are under the platform's keys,
+        # which an organisation's rotation does not touch.
+        sealed_column_register(
+            Message,
+            "recipient_sealed",
+            context=lambda row: field_context(Message.TABLE, "recipient", row.uid),
+        )
+        sealed_column_register(
+            Message,
+            "body_sealed",
+            context=lambda row: field_context(Message.TABLE, "body", row.uid),
+        )
+        sealed_column_register(
+            InboundMessage,
+            "sender_sealed",
+            context=lambda row: field_context(InboundMessage.TABLE, "sender", row.uid),
+        )
+        sealed_column_register(
+            InboundMessage,
+            "body_sealed",
+            context=lambda row: field_context(InboundMessage.TABLE, "body", row.uid),
+        )

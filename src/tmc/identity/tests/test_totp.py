@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 
 from tmc.identity.models import OrganisationSecurity, User
-from tmc.identity.totp import STEP_SECONDS, _secret, totp_check
+from tmc.identity.totp import STEP_SECONDS, _secret, totp_check, totp_enrolment_start
 from tmc.lib.security_policy import PRESETS
 from tmc.testing import Tenant
 
@@ -116,3 +116,41 @@ def test_wrong_codes_lock_the_second_factor(
     assert admin.second_password_locked_at is not None
     assert b"locked" in right.content
     assert client.get(reverse("identity:users")).status_code == 302
+
+
+def test_the_secret_survives_a_master_key_rotation(
+    tenant_a: Tenant, asvs: None
+) -> None:
+    """The secret is sealed under the master key itself, so rotating the
+    master key must re-seal it, or every enrolled authenticator would stop
+    working."""
+    from tmc.accounts.encryption import master_key_rotate
+
+    admin = tenant_a.administrator
+    totp_enrolment_start(admin)
+    before = _secret(admin)
+    sealed_before = admin.totp_secret
+
+    master_key_rotate()
+
+    admin.refresh_from_db()
+    assert admin.totp_secret != sealed_before
+    assert _secret(admin) == before
+    assert totp_check(admin, pyotp.TOTP(before).now())
+
+
+def test_the_secret_opens_while_a_master_key_rotation_is_under_way(
+    tenant_a: Tenant, asvs: None, settings: Any
+) -> None:
+    """Between the new master key being written and the secrets being
+    re-sealed (or after a crash there), a log-in still works."""
+    from tmc.lib.keys import master_key_replace
+
+    admin = tenant_a.administrator
+    totp_enrolment_start(admin)
+    before = _secret(admin)
+
+    master_key_replace(settings.TMC_HOME)
+
+    admin.refresh_from_db()
+    assert _secret(admin) == before
