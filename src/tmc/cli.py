@@ -19,6 +19,7 @@ commands:
   staff create     add a provider staff member (password from stdin)
   audit ACTION     the activity log: verify, anchor or prune
   contacts import  import contacts from a CSV file, with progress
+  segments         count a text's encoding and parts (text on stdin, JSON out)
   manage ARGS      run a Django management command
 
 Run `tmc COMMAND --help` for a command's options.
@@ -33,6 +34,7 @@ COMMANDS = {
     "staff": "staff",
     "audit": "audit",
     "contacts": "contacts",
+    "segments": "segments",
 }
 
 
