@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.urls import reverse_lazy
 
 from tmc.identity.models import User
 from tmc.messaging.models import SenderId
@@ -23,6 +24,23 @@ class ComposeForm(forms.Form):
         strip=False,
         required=False,
         widget=forms.Textarea(attrs={"rows": 6}),
+    )
+    replace_lookalikes = forms.BooleanField(
+        label="Replace look-alike characters",
+        required=False,
+        # Ticking it redraws the count and the preview of what will be sent.
+        widget=forms.CheckboxInput(
+            attrs={
+                "hx-post": reverse_lazy("messaging:segments"),
+                "hx-trigger": "change",
+                "hx-target": "#segment-info",
+                "hx-swap": "outerHTML",
+            }
+        ),
+        help_text=(
+            "Curly quotes, long dashes and special spaces become their plain "
+            "twins, so the message goes as GSM-7. The preview shows the result."
+        ),
     )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:

@@ -18,6 +18,7 @@ from tmc.contacts.services import opted_out
 from tmc.gateways.base import GatewayError, Submission
 from tmc.gateways.registry import gateway_for_messages
 from tmc.identity.models import User
+from tmc.lib.lookalikes import lookalikes_offer
 from tmc.lib.phone import InvalidNumber, normalise_mobile
 from tmc.lib.segments import SegmentCount, count_segments
 from tmc.messaging.models import ERASED, Message, SenderId
@@ -36,6 +37,7 @@ class ComposedMessage:
     sender: str
     body: str
     segments: SegmentCount
+    lookalikes_replaced: int = 0
 
     @property
     def credits(self) -> int:
@@ -51,10 +53,25 @@ def _resolve_sender(user: User, requested: str) -> SenderId | None:
 
 
 def message_compose(
-    *, user: User, recipient: str, body: str, sender: str = ""
+    *,
+    user: User,
+    recipient: str,
+    body: str,
+    sender: str = "",
+    replace_lookalikes: bool = False,
 ) -> ComposedMessage:
-    """Check a text before it is sent; raise ValidationError keyed by field."""
+    """Check a text before it is sent; raise ValidationError keyed by field.
+
+    With ``replace_lookalikes``, look-alike characters are replaced by their
+    GSM-7 twins when that makes the whole text GSM-7 (what the compose page
+    previews), and the text is left as written otherwise.
+    """
     errors: dict[str, str] = {}
+
+    replaced = 0
+    offer = lookalikes_offer(body) if replace_lookalikes else None
+    if offer is not None:
+        body, replaced = offer.text, offer.count
 
     normalised = ""
     try:
@@ -86,7 +103,11 @@ def message_compose(
         raise ValidationError(errors)
     assert sender_id is not None
     return ComposedMessage(
-        recipient=normalised, sender=sender_id.value, body=body, segments=segments
+        recipient=normalised,
+        sender=sender_id.value,
+        body=body,
+        segments=segments,
+        lookalikes_replaced=replaced,
     )
 
 
@@ -96,13 +117,20 @@ def message_send(
     recipient: str,
     body: str,
     sender: str = "",
+    replace_lookalikes: bool = False,
     request: HttpRequest | None = None,
 ) -> Message:
     """Validate, charge and queue one text; the worker sends it.
 
     Nothing is created and nothing is charged when any check fails.
     """
-    composed = message_compose(user=user, recipient=recipient, body=body, sender=sender)
+    composed = message_compose(
+        user=user,
+        recipient=recipient,
+        body=body,
+        sender=sender,
+        replace_lookalikes=replace_lookalikes,
+    )
 
     with transaction.atomic():
         _check_limits(user, composed.credits)
@@ -136,6 +164,7 @@ def message_send(
                 "parts": message.parts,
                 "credits": message.credits,
                 "encoding": message.encoding,
+                "lookalikes_replaced": composed.lookalikes_replaced,
             },
             request=request,
         )

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
+from django import forms
 from django.contrib import messages as flash
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, Sum
@@ -14,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from tmc.accounts.scoping import get_for_user_or_404
 from tmc.identity.access import control_area, signed_in
 from tmc.identity.models import Permission, User
+from tmc.lib.lookalikes import lookalikes_offer
 from tmc.lib.segments import count_segments
 from tmc.messaging.forms import ComposeForm
 from tmc.messaging.models import Message
@@ -25,6 +29,23 @@ HISTORY_PAGE_SIZE = 50
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
+
+
+def _ticked(data: Mapping[str, Any], name: str) -> bool:
+    """Whether a checkbox was posted ticked, read as its form field reads it."""
+    return bool(forms.BooleanField(required=False).to_python(data.get(name)))
+
+
+def _live_info(body: str, *, replace_lookalikes: bool) -> dict[str, object]:
+    """What the counter below the message shows, and any look-alike offer.
+
+    With the box ticked and an offer to take, the count is that of the text
+    as it will be sent, and the page previews that text.
+    """
+    offer = lookalikes_offer(body)
+    if offer is not None and replace_lookalikes:
+        return {"segments": offer.after, "offer": offer, "replacing": True}
+    return {"segments": count_segments(body), "offer": offer, "replacing": False}
 
 
 @signed_in
@@ -39,6 +60,7 @@ def compose(request: HttpRequest) -> HttpResponse:
                 recipient=form.cleaned_data["recipient"],
                 body=form.cleaned_data["body"],
                 sender=form.cleaned_data["sender"],
+                replace_lookalikes=form.cleaned_data["replace_lookalikes"],
                 request=request,
             )
         except ValidationError as exc:
@@ -49,23 +71,20 @@ def compose(request: HttpRequest) -> HttpResponse:
             flash.success(request, f"Message {message.pk} queued for sending.")
             return redirect("messaging:history")
 
-    body = form.data.get("body", "") if form.is_bound else ""
-    return render(
-        request,
-        "messaging/compose.html",
-        {"form": form, "segments": count_segments(str(body))},
-    )
+    body = str(form.data.get("body", "")) if form.is_bound else ""
+    live = _live_info(body, replace_lookalikes=_ticked(form.data, "replace_lookalikes"))
+    return render(request, "messaging/compose.html", {"form": form, **live})
 
 
 @signed_in
 @require_POST
 def segments(request: HttpRequest) -> HttpResponse:
     """Answer the compose page's live count as the author types."""
-    return render(
-        request,
-        "messaging/segments_info.html",
-        {"segments": count_segments(request.POST.get("body", ""))},
+    live = _live_info(
+        request.POST.get("body", ""),
+        replace_lookalikes=_ticked(request.POST, "replace_lookalikes"),
     )
+    return render(request, "messaging/segments_info.html", live)
 
 
 @signed_in
