@@ -14,8 +14,8 @@ from tmc.contacts.models import Contact, Group
 from tmc.contacts.services import ContactDetails, contact_create, opt_out_add_by_user
 from tmc.identity.access import ACCESS_ATTRIBUTE
 from tmc.identity.models import RememberedDevice, User, UserSession
-from tmc.messaging.models import Message
-from tmc.messaging.services import message_send
+from tmc.messaging.models import Message, MessageTemplate
+from tmc.messaging.services import message_send, message_template_create
 from tmc.notifications.models import Notification
 from tmc.testing import Tenant, signed_in_client
 
@@ -27,6 +27,8 @@ CANARIES = [
     "+447400999222",
     "Canary Group",
     "canary-file.csv",
+    "CANARY-TEMPLATE-BODY-5519",
+    "Canary Template",
 ]
 
 
@@ -93,6 +95,9 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         data=b"Mobile,Name\n07400 999111,Canary Person\n",
         encoding="utf-8",
     )
+    template = message_template_create(
+        user=b.user, name=CANARIES[8], body=f"{CANARIES[7]} {{first_name}}"
+    )
     return {
         "contacts:edit": {"contact_id": contact.pk},
         "contacts:delete": {"contact_id": contact.pk},
@@ -101,6 +106,8 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         "contacts:import_mapping": {"job_id": job.pk},
         "contacts:import_progress": {"job_id": job.pk},
         "messaging:detail": {"message_id": message.pk},
+        "messaging:template_edit": {"template_id": template.pk},
+        "messaging:template_delete": {"template_id": template.pk},
         "notifications:open": {"notification_id": notice.pk},
         "identity:user_edit": {"user_id": b.user.pk},
         "identity:user_unlock": {"user_id": b.user.pk},
@@ -125,6 +132,8 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         "contacts:import_mapping",
         "contacts:import_progress",
         "messaging:detail",
+        "messaging:template_edit",
+        "messaging:template_delete",
         "identity:user_edit",
         "identity:user_unlock",
         "identity:user_device_revoke",
@@ -172,9 +181,29 @@ def test_each_role_gets_404_for_another_organisations_ids(
     assert Message.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert Contact.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert Group.objects.filter(organisation=tenant_b.organisation).count() == 1
+    template = MessageTemplate.objects.get(organisation=tenant_b.organisation)
+    assert (template.name, template.body) == (
+        CANARIES[8],
+        f"{CANARIES[7]} {{first_name}}",
+    )
     assert not RememberedDevice.objects.filter(revoked_at__isnull=False).exists()
     assert not UserSession.objects.filter(ended_at__isnull=False).exists()
     assert not Notification.objects.filter(read_at__isnull=False).exists()
+
+
+@pytest.mark.parametrize("role", ["controller", "administrator", "user"])
+def test_a_template_chosen_by_query_is_not_found_across_organisations(
+    tenant_a: Tenant, tenant_b: Tenant, role: str
+) -> None:
+    """``?template=`` ids (compose, and its htmx fill-in) are scoped too."""
+    theirs = _other_organisations_objects(tenant_b)["messaging:template_edit"]
+    client = tenant_a.client_for(getattr(tenant_a, role))
+
+    for name in ("messaging:compose", "messaging:template_use"):
+        for guess in (str(theirs["template_id"]), "x1", "-1"):
+            response = client.get(reverse(name), {"template": guess})
+            assert response.status_code == 404, (name, guess)
+            assert b"CANARY" not in response.content
 
 
 STAFF_PATTERNS = [

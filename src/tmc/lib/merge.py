@@ -43,10 +43,10 @@ class MergeSyntaxError(ValueError):
 class MissingMergeValues(ValueError):
     """The recipient has no value for some of the body's merge fields."""
 
-    def __init__(self, fields: Iterable[str]) -> None:
+    def __init__(self, fields: Iterable[str], *, advice: str = "") -> None:
         self.fields = tuple(fields)
         named = ", ".join(f"{{{field}}}" for field in self.fields)
-        super().__init__(f"No value for {named}.")
+        super().__init__(f"No value for {named}. {advice}".strip())
 
 
 @dataclass(frozen=True)

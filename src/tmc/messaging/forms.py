@@ -7,6 +7,7 @@ from django.urls import reverse_lazy
 
 from tmc.identity.models import User
 from tmc.messaging.models import SenderId
+from tmc.messaging.services import TEMPLATE_NAME_MAX
 
 
 class ComposeForm(forms.Form):
@@ -49,3 +50,25 @@ class ComposeForm(forms.Form):
         field = self.fields["sender"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [(s.value, s.value) for s in senders]
+
+
+class MessageTemplateForm(forms.Form):
+    # Both checked by message_template_create / _update, which say what is
+    # wrong in the same words wherever a template is saved from.
+    name = forms.CharField(
+        label="Name",
+        required=False,
+        help_text="How it is listed on the compose page, e.g. Shift reminder.",
+        widget=forms.TextInput(attrs={"maxlength": TEMPLATE_NAME_MAX}),
+    )
+    body = forms.CharField(
+        label="Message",
+        strip=False,
+        required=False,
+        help_text=(
+            "Merge fields are filled in from each recipient's contact: "
+            "{first_name}, {last_name}, {name} and any custom field, such as "
+            "{shift_day}. Write {{ or }} for a brace itself."
+        ),
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
