@@ -92,6 +92,14 @@ def test_published_boundaries(
     assert (count.encoding, list(count.part_units)) == (encoding, lengths)
 
 
+def test_a_literal_escape_character_is_not_sent_as_gsm7() -> None:
+    """U+001B would merge with the next septet: "\x1be" must not read "€"."""
+    count = count_segments("\x1be")
+
+    assert count.encoding == Encoding.UCS2
+    assert count.units == 2
+
+
 def test_escape_pair_is_never_split_across_parts() -> None:
     # 152 plain septets leave one septet in the first part: the euro sign,
     # two septets, must move whole to the second part.
