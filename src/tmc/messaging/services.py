@@ -205,18 +205,20 @@ def message_send(
             # Leaving the atomic block by exception undoes the message too.
             raise ValidationError({"body": str(exc)}) from exc
         # Ids and counts only: the body and the number stay out of the log.
+        details: dict[str, object] = {
+            "message": message.pk,
+            "sender": message.sender,
+            "parts": message.parts,
+            "credits": message.credits,
+            "encoding": message.encoding,
+        }
+        if composed.lookalikes_replaced:
+            details["lookalikes_replaced"] = composed.lookalikes_replaced
         event_record(
             action="message.sent",
             actor=user,
             target=message,
-            details={
-                "message": message.pk,
-                "sender": message.sender,
-                "parts": message.parts,
-                "credits": message.credits,
-                "encoding": message.encoding,
-                "lookalikes_replaced": composed.lookalikes_replaced,
-            },
+            details=details,
             request=request,
         )
         transaction.on_commit(lambda: _enqueue_dispatch(message.pk))

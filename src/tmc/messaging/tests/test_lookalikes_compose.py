@@ -133,7 +133,7 @@ def test_a_send_with_the_box_unticked_keeps_the_text_as_written(
     assert message.body == CURLY
     assert (message.encoding, message.parts, message.credits) == ("UCS-2", 2, 2)
     event = Event.objects.get(action="message.sent")
-    assert event.details["lookalikes_replaced"] == 0
+    assert "lookalikes_replaced" not in event.details
 
 
 def test_the_box_changes_nothing_when_the_text_needs_ucs2_anyway(

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +16,7 @@ from django.urls import reverse
 
 from tmc.audit.models import Event
 from tmc.contacts.services import ContactDetails, contact_create
+from tmc.messaging import services
 from tmc.messaging.models import Message, MessageTemplate
 from tmc.messaging.services import message_template_create
 from tmc.testing import SENDER, CommitCapture, Tenant
@@ -91,6 +93,7 @@ def test_deleting_asks_first_then_removes_it(tenant_a: Tenant) -> None:
     ("name", "body", "error"),
     [
         ("", BODY, "Name the template."),
+        ("x" * 81, BODY, "The name is longer than 80 characters."),
         ("shift OFFER", BODY, "There is a template with this name already."),
         ("New", "", "Write the message."),
         ("New", "Hi {first name}", "The brace at character 4 does not make"),
@@ -109,6 +112,26 @@ def test_a_bad_template_is_refused_beside_its_field(
     assert response.status_code == 200
     assert error in html.unescape(response.content.decode())
     assert b'role="alert"' in response.content
+    assert MessageTemplate.objects.count() == 1
+    assert Event.objects.filter(action="template.created").count() == 1
+
+
+def test_two_saves_of_one_name_at_once_leave_one_template(
+    tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unique constraint settles a race the name check cannot see."""
+    message_template_create(user=tenant_a.user, name="Shift", body=BODY)
+    # As if the other save committed between this one's check and its insert.
+    monkeypatch.setattr(
+        services, "_template_checked", lambda user, *, name, **kwargs: name
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        message_template_create(user=tenant_a.administrator, name="SHIFT", body=BODY)
+
+    assert refused.value.message_dict == {
+        "name": ["There is a template with this name already."]
+    }
     assert MessageTemplate.objects.count() == 1
     assert Event.objects.filter(action="template.created").count() == 1
 
