@@ -16,8 +16,8 @@ from tmc.contacts.models import Contact, Group
 from tmc.contacts.services import ContactDetails, contact_create, opt_out_add_by_user
 from tmc.identity.access import ACCESS_ATTRIBUTE
 from tmc.identity.models import RememberedDevice, User, UserSession
-from tmc.messaging.models import InboundMessage, Message
-from tmc.messaging.services import message_send
+from tmc.messaging.models import InboundMessage, Message, MessageTemplate
+from tmc.messaging.services import message_send, message_template_create
 from tmc.notifications.models import Notification
 from tmc.testing import Tenant, signed_in_client
 
@@ -30,6 +30,8 @@ CANARIES = [
     "Canary Group",
     "canary-file.csv",
     "Canary Question",
+    "CANARY-TEMPLATE-BODY-5519",
+    "Canary Template",
 ]
 
 
@@ -101,6 +103,9 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
     asked = question_send(
         user=b.user, recipient="07400 999111", body=CANARIES[0], question=question
     )
+    template = message_template_create(
+        user=b.user, name=CANARIES[9], body=f"{CANARIES[8]} {{first_name}}"
+    )
     return {
         "boomerang:results": {"question_id": question.pk},
         "boomerang:export": {"question_id": question.pk},
@@ -112,6 +117,8 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         "contacts:import_mapping": {"job_id": job.pk},
         "contacts:import_progress": {"job_id": job.pk},
         "messaging:detail": {"message_id": message.pk},
+        "messaging:template_edit": {"template_id": template.pk},
+        "messaging:template_delete": {"template_id": template.pk},
         "notifications:open": {"notification_id": notice.pk},
         "identity:user_edit": {"user_id": b.user.pk},
         "identity:user_unlock": {"user_id": b.user.pk},
@@ -139,6 +146,8 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         "contacts:import_mapping",
         "contacts:import_progress",
         "messaging:detail",
+        "messaging:template_edit",
+        "messaging:template_delete",
         "identity:user_edit",
         "identity:user_unlock",
         "identity:user_device_revoke",
@@ -187,9 +196,29 @@ def test_each_role_gets_404_for_another_organisations_ids(
     assert not InboundMessage.objects.exists()
     assert Contact.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert Group.objects.filter(organisation=tenant_b.organisation).count() == 1
+    template = MessageTemplate.objects.get(organisation=tenant_b.organisation)
+    assert (template.name, template.body) == (
+        CANARIES[9],
+        f"{CANARIES[8]} {{first_name}}",
+    )
     assert not RememberedDevice.objects.filter(revoked_at__isnull=False).exists()
     assert not UserSession.objects.filter(ended_at__isnull=False).exists()
     assert not Notification.objects.filter(read_at__isnull=False).exists()
+
+
+@pytest.mark.parametrize("role", ["controller", "administrator", "user"])
+def test_a_template_chosen_by_query_is_not_found_across_organisations(
+    tenant_a: Tenant, tenant_b: Tenant, role: str
+) -> None:
+    """``?template=`` ids (compose, and its htmx fill-in) are scoped too."""
+    theirs = _other_organisations_objects(tenant_b)["messaging:template_edit"]
+    client = tenant_a.client_for(getattr(tenant_a, role))
+
+    for name in ("messaging:compose", "messaging:template_use"):
+        for guess in (str(theirs["template_id"]), "x1", "-1"):
+            response = client.get(reverse(name), {"template": guess})
+            assert response.status_code == 404, (name, guess)
+            assert b"CANARY" not in response.content
 
 
 STAFF_PATTERNS = [

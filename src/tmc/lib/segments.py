@@ -82,12 +82,20 @@ class SegmentCount:
         }
 
 
+# The codec encodes U+001B as the bare escape septet, which a handset reads
+# as the start of an extension pair: "\x1be" would arrive as "€".
+ESCAPE = b"\x1b"
+
+
 def gsm7_septets(character: str) -> int | None:
     """Septets one character takes in GSM-7, or None if it cannot be sent so."""
     try:
-        return len(character.encode(GSM_CODEC))
+        encoded = character.encode(GSM_CODEC)
     except UnicodeEncodeError:
         return None
+    if encoded == ESCAPE:
+        return None
+    return len(encoded)
 
 
 def _ucs2_units(character: str) -> int:

@@ -9,7 +9,7 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from tmc.accounts.encryption import field_context
         from tmc.accounts.keyrotation import sealed_column_register
-        from tmc.messaging.models import InboundMessage, Message
+        from tmc.messaging.models import InboundMessage, Message, MessageTemplate
 
         # The same contexts the models seal and open these columns with.
         # Replies kept with no organisation are under the platform's keys,
@@ -33,4 +33,9 @@ class MessagingConfig(AppConfig):
             InboundMessage,
             "body_sealed",
             context=lambda row: field_context(InboundMessage.TABLE, "body", row.uid),
+        )
+        sealed_column_register(
+            MessageTemplate,
+            "body_sealed",
+            context=lambda row: field_context(MessageTemplate.TABLE, "body", row.uid),
         )

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.functional import cached_property
 
 from tmc.accounts import encryption
@@ -195,6 +196,59 @@ class InboundMessage(models.Model):
         return _opened(
             self.organisation_id, self.sender_sealed, self._context("sender")
         )
+
+    @cached_property
+    def body(self) -> str:
+        return _opened(self.organisation_id, self.body_sealed, self._context("body"))
+
+
+class MessageTemplate(OrganisationOwned):
+    """A message body kept to send again, shared by the organisation's users.
+
+    The body may hold merge fields (``{first_name}``, see ``tmc.lib.merge``).
+    It is as confidential as a message's and stored only sealed with the
+    organisation's data key, bound to this row's ``uid``; the name is a
+    label, like a group's, and stays readable for lists and ordering.
+    """
+
+    TABLE = "messaging_messagetemplate"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=80)
+    body_sealed = models.TextField()
+    # A template outlives the person who wrote it.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = [Lower("name").asc(), "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "organisation",
+                Lower("name"),
+                name="message_template_name_unique_per_org",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def seal(self, *, body: str) -> None:
+        """Store the body encrypted; call before saving."""
+        self.body_sealed = encryption.encrypt(
+            self.organisation_id, body, context=self._context("body")
+        )
+        self.__dict__["body"] = body
+
+    def _context(self, column: str) -> str:
+        return encryption.field_context(self.TABLE, column, self.uid)
 
     @cached_property
     def body(self) -> str:

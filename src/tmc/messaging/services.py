@@ -1,4 +1,8 @@
-"""Business rules for sending a text: validation, cost, queueing, dispatch."""
+"""Business rules for sending a text: validation, cost, queueing, dispatch.
+
+Also the organisation's saved message templates. Their changes go to the
+activity log by id and changed field names: a body never reaches the log.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,28 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
 from tmc.accounts.services import InsufficientCredit, credits_debit
 from tmc.audit.services import event_record
-from tmc.contacts.services import opted_out
+from tmc.contacts.services import contact_find, opted_out
 from tmc.gateways.base import GatewayError, Submission
 from tmc.gateways.registry import gateway_for_messages
 from tmc.identity.models import User
+from tmc.lib.lookalikes import lookalikes_offer
+from tmc.lib.merge import (
+    MergeSyntaxError,
+    MissingMergeValues,
+    ParsedBody,
+    merge_parse,
+    template_render,
+)
 from tmc.lib.phone import InvalidNumber, normalise_mobile
 from tmc.lib.segments import SegmentCount, count_segments
-from tmc.messaging.models import ERASED, Message, SenderId
+from tmc.messaging.models import ERASED, Message, MessageTemplate, SenderId
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +40,11 @@ OPTED_OUT = (
     "This number has opted out of your texts (it replied STOP). It can be "
     "sent to again only after it texts START."
 )
+NOT_A_CONTACT = (
+    "Merge fields take their values from the address book, and this number "
+    "is not in it."
+)
+TEMPLATE_NAME_MAX = 80
 
 
 @dataclass(frozen=True)
@@ -36,6 +53,7 @@ class ComposedMessage:
     sender: str
     body: str
     segments: SegmentCount
+    lookalikes_replaced: int = 0
 
     @property
     def credits(self) -> int:
@@ -56,14 +74,31 @@ def message_compose(
     recipient: str,
     body: str,
     sender: str = "",
+    replace_lookalikes: bool = False,
     sender_from_pool: bool = False,
 ) -> ComposedMessage:
     """Check a text before it is sent; raise ValidationError keyed by field.
 
-    With ``sender_from_pool`` the sender is left empty for the caller to
-    fill with a virtual number (a Boomerang question).
+    With ``replace_lookalikes``, look-alike characters are replaced by their
+    GSM-7 twins when that makes the whole text GSM-7 (what the compose page
+    previews), and the text is left as written otherwise. Merge fields
+    (``{first_name}``) are then filled from the recipient's contact in the
+    address book; one without a value refuses the text, as does a stray
+    brace (``{{`` writes a brace). With ``sender_from_pool`` the sender is
+    left empty for the caller to fill with a virtual number (a Boomerang
+    question).
     """
     errors: dict[str, str] = {}
+
+    replaced = 0
+    offer = lookalikes_offer(body) if replace_lookalikes else None
+    if offer is not None:
+        body, replaced = offer.text, offer.count
+    parsed: ParsedBody | None = None
+    try:
+        parsed = merge_parse(body)
+    except MergeSyntaxError as exc:
+        errors["body"] = str(exc)
 
     normalised = ""
     try:
@@ -74,13 +109,21 @@ def message_compose(
         if opted_out(user.organisation, normalised):
             errors["recipient"] = OPTED_OUT
 
+    if parsed is not None and normalised:
+        try:
+            body = _merged(user, parsed, normalised)
+        except MissingMergeValues as exc:
+            errors["body"] = str(exc)
+
+    # A merge problem, found first, is the one worth showing.
     segments = count_segments(body)
     if not body.strip():
-        errors["body"] = "Write the message."
+        errors.setdefault("body", "Write the message.")
     elif segments.parts > settings.TMC_MAX_PARTS:
-        errors["body"] = (
+        errors.setdefault(
+            "body",
             f"The message needs {segments.parts} parts; the most allowed is "
-            f"{settings.TMC_MAX_PARTS}. Shorten it."
+            f"{settings.TMC_MAX_PARTS}. Shorten it.",
         )
 
     sender_value = ""
@@ -98,8 +141,31 @@ def message_compose(
     if errors:
         raise ValidationError(errors)
     return ComposedMessage(
-        recipient=normalised, sender=sender_value, body=body, segments=segments
+        recipient=normalised,
+        sender=sender_value,
+        body=body,
+        segments=segments,
+        lookalikes_replaced=replaced,
     )
+
+
+def _merged(user: User, parsed: ParsedBody, e164: str) -> str:
+    """The body with its merge fields filled from the recipient's contact.
+
+    ``{{`` and ``}}`` become single braces even without fields. Raises
+    MissingMergeValues, with advice, when a value is missing.
+    """
+    contact = contact_find(user, e164) if parsed.fields else None
+    values = contact.merge_values() if contact is not None else {}
+    try:
+        return template_render(parsed, values, missing="refuse")
+    except MissingMergeValues as exc:
+        advice = (
+            "Add it to the contact, or take the field out."
+            if contact is not None
+            else NOT_A_CONTACT
+        )
+        raise MissingMergeValues(exc.fields, advice=advice) from exc
 
 
 def message_send(
@@ -108,13 +174,20 @@ def message_send(
     recipient: str,
     body: str,
     sender: str = "",
+    replace_lookalikes: bool = False,
     request: HttpRequest | None = None,
 ) -> Message:
     """Validate, charge and queue one text; the worker sends it.
 
     Nothing is created and nothing is charged when any check fails.
     """
-    composed = message_compose(user=user, recipient=recipient, body=body, sender=sender)
+    composed = message_compose(
+        user=user,
+        recipient=recipient,
+        body=body,
+        sender=sender,
+        replace_lookalikes=replace_lookalikes,
+    )
     with transaction.atomic():
         message = message_create(user=user, composed=composed, request=request)
     return message
@@ -156,18 +229,21 @@ def message_create(
         # message too.
         raise ValidationError({"body": str(exc)}) from exc
     # Ids and counts only: the body and the number stay out of the log.
+    recorded: dict[str, object] = {
+        "message": message.pk,
+        "sender": message.sender,
+        "parts": message.parts,
+        "credits": message.credits,
+        "encoding": message.encoding,
+        **(details or {}),
+    }
+    if composed.lookalikes_replaced:
+        recorded["lookalikes_replaced"] = composed.lookalikes_replaced
     event_record(
         action="message.sent",
         actor=user,
         target=message,
-        details={
-            "message": message.pk,
-            "sender": message.sender,
-            "parts": message.parts,
-            "credits": message.credits,
-            "encoding": message.encoding,
-            **(details or {}),
-        },
+        details=recorded,
         request=request,
     )
 
@@ -280,3 +356,140 @@ def message_dispatch(*, message_id: int) -> Message.Status | None:
 
     logger.info("message submitted id=%s gateway=%s", message.pk, gateway.name)
     return Message.Status.SUBMITTED
+
+
+# --- templates -----------------------------------------------------------------
+
+
+def _template_checked(
+    user: User, *, name: str, body: str, other_than: MessageTemplate | None
+) -> str:
+    """The name to store; raise ValidationError keyed by field.
+
+    A body that needs more parts than a message may take, as written, could
+    never be sent, so it is refused here rather than at every use. Merge
+    fields make the sent text longer or shorter than that; the compose page
+    counts again.
+    """
+    errors: dict[str, str] = {}
+    name = name.strip()
+    if not name:
+        errors["name"] = "Name the template."
+    elif len(name) > TEMPLATE_NAME_MAX:
+        errors["name"] = f"The name is longer than {TEMPLATE_NAME_MAX} characters."
+    else:
+        taken = MessageTemplate.objects.for_user(user).filter(name__iexact=name)
+        if other_than is not None:
+            taken = taken.exclude(pk=other_than.pk)
+        if taken.exists():
+            errors["name"] = "There is a template with this name already."
+
+    parts = count_segments(body).parts
+    if not body.strip():
+        errors["body"] = "Write the message."
+    elif parts > settings.TMC_MAX_PARTS:
+        errors["body"] = (
+            f"As written the message needs {parts} parts; the most allowed is "
+            f"{settings.TMC_MAX_PARTS}. Shorten it."
+        )
+    else:
+        try:
+            merge_parse(body)
+        except MergeSyntaxError as exc:
+            errors["body"] = str(exc)
+
+    if errors:
+        raise ValidationError(errors)
+    return name
+
+
+def _name_taken() -> ValidationError:
+    # The same name saved twice at once: the unique constraint decides.
+    return ValidationError({"name": "There is a template with this name already."})
+
+
+def message_template_create(
+    *, user: User, name: str, body: str, request: HttpRequest | None = None
+) -> MessageTemplate:
+    """Save a template for everyone in the user's organisation."""
+    name = _template_checked(user, name=name, body=body, other_than=None)
+
+    template = MessageTemplate(
+        organisation=user.organisation, name=name, created_by=user
+    )
+    template.seal(body=body)
+    try:
+        with transaction.atomic():
+            template.save()
+            event_record(
+                action="template.created",
+                actor=user,
+                target=template,
+                details={"template": template.pk},
+                request=request,
+            )
+    except IntegrityError as exc:
+        raise _name_taken() from exc
+
+    logger.info(
+        "template created id=%s organisation_id=%s",
+        template.pk,
+        template.organisation_id,
+    )
+    return template
+
+
+def message_template_update(
+    *,
+    user: User,
+    template: MessageTemplate,
+    name: str,
+    body: str,
+    request: HttpRequest | None = None,
+) -> MessageTemplate:
+    """Change a template; the log names what changed, never the body."""
+    assert template.organisation_id == user.organisation_id
+    name = _template_checked(user, name=name, body=body, other_than=template)
+
+    changed = [
+        field
+        for field, before, after in (
+            ("name", template.name, name),
+            ("body", template.body, body),
+        )
+        if before != after
+    ]
+    if not changed:
+        return template
+
+    template.name = name
+    template.seal(body=body)
+    try:
+        with transaction.atomic():
+            template.save(update_fields=["name", "body_sealed", "updated_at"])
+            event_record(
+                action="template.updated",
+                actor=user,
+                target=template,
+                details={"template": template.pk, "changed": changed},
+                request=request,
+            )
+    except IntegrityError as exc:
+        raise _name_taken() from exc
+    return template
+
+
+def message_template_delete(
+    *, user: User, template: MessageTemplate, request: HttpRequest | None = None
+) -> None:
+    """Remove a template; messages sent with it are not touched."""
+    assert template.organisation_id == user.organisation_id
+    with transaction.atomic():
+        event_record(
+            action="template.deleted",
+            actor=user,
+            target=template,
+            details={"template": template.pk},
+            request=request,
+        )
+        template.delete()

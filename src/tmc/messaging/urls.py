@@ -7,7 +7,16 @@ app_name = "messaging"
 urlpatterns = [
     path("compose/", views.compose, name="compose"),
     path("compose/segments/", views.segments, name="segments"),
+    path("compose/template/", views.template_use, name="template_use"),
     path("", views.history, name="history"),
     path("<int:message_id>/", views.detail, name="detail"),
     path("report/", views.report, name="report"),
+    path("templates/", views.template_list, name="templates"),
+    path("templates/new/", views.template_new, name="template_new"),
+    path("templates/<int:template_id>/", views.template_edit, name="template_edit"),
+    path(
+        "templates/<int:template_id>/delete/",
+        views.template_delete,
+        name="template_delete",
+    ),
 ]

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
+from django import forms
 from django.contrib import messages as flash
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -14,10 +17,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from tmc.accounts.scoping import get_for_user_or_404
 from tmc.identity.access import control_area, signed_in
 from tmc.identity.models import Permission, User
+from tmc.lib.lookalikes import lookalikes_offer
+from tmc.lib.merge import MergeSyntaxError, merge_parse
 from tmc.lib.segments import count_segments
-from tmc.messaging.forms import ComposeForm
-from tmc.messaging.models import Message
-from tmc.messaging.services import message_send
+from tmc.messaging.forms import ComposeForm, MessageTemplateForm
+from tmc.messaging.models import Message, MessageTemplate
+from tmc.messaging.services import (
+    message_send,
+    message_template_create,
+    message_template_delete,
+    message_template_update,
+)
 
 HISTORY_PAGE_SIZE = 50
 
@@ -27,11 +37,60 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
+def _ticked(data: Mapping[str, Any], name: str) -> bool:
+    """Whether a checkbox was posted ticked, read as its form field reads it."""
+    return bool(forms.BooleanField(required=False).to_python(data.get(name)))
+
+
+def _live_info(body: str, *, replace_lookalikes: bool) -> dict[str, object]:
+    """What the counter below the message shows, and any look-alike offer.
+
+    With the box ticked and an offer to take, the count is that of the text
+    as it will be sent, and the page previews that text. Merge fields are
+    listed, since the text sent to each recipient differs from the one
+    counted.
+    """
+    offer = lookalikes_offer(body)
+    replacing = offer is not None and replace_lookalikes
+    merge_fields: tuple[str, ...] = ()
+    merge_problem = ""
+    try:
+        merge_fields = tuple(f"{{{key}}}" for key in merge_parse(body).fields)
+    except MergeSyntaxError as exc:
+        merge_problem = str(exc)
+    return {
+        "segments": offer.after if offer and replacing else count_segments(body),
+        "offer": offer,
+        "replacing": replacing,
+        "merge_fields": merge_fields,
+        "merge_problem": merge_problem,
+    }
+
+
+def _add_errors(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's errors beside their fields, the rest above the form."""
+    for field, problems in error.message_dict.items():
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, problem)
+
+
+def _template_asked_for(request: HttpRequest, user: User) -> MessageTemplate | None:
+    """The template named by ``?template=``, if any; 404 if not the user's."""
+    raw = request.GET.get("template", "")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise Http404("No template matches the query.")
+    return get_for_user_or_404(MessageTemplate, user, pk=int(raw))
+
+
 @signed_in
 @require_http_methods(["GET", "POST"])
 def compose(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    form = ComposeForm(request.POST or None, user=user)
+    chosen = _template_asked_for(request, user) if request.method == "GET" else None
+    initial = {"body": chosen.body} if chosen is not None else {}
+    form = ComposeForm(request.POST or None, user=user, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             message = message_send(
@@ -39,21 +98,22 @@ def compose(request: HttpRequest) -> HttpResponse:
                 recipient=form.cleaned_data["recipient"],
                 body=form.cleaned_data["body"],
                 sender=form.cleaned_data["sender"],
+                replace_lookalikes=form.cleaned_data["replace_lookalikes"],
                 request=request,
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                for error in errors:
-                    form.add_error(field, error)
+            _add_errors(form, exc)
         else:
             flash.success(request, f"Message {message.pk} queued for sending.")
             return redirect("messaging:history")
 
-    body = form.data.get("body", "") if form.is_bound else ""
+    body = str(form.data.get("body", "")) if form.is_bound else initial.get("body", "")
+    live = _live_info(body, replace_lookalikes=_ticked(form.data, "replace_lookalikes"))
+    templates = MessageTemplate.objects.for_user(user).only("pk", "name")
     return render(
         request,
         "messaging/compose.html",
-        {"form": form, "segments": count_segments(str(body))},
+        {"form": form, "templates": templates, **live},
     )
 
 
@@ -61,11 +121,29 @@ def compose(request: HttpRequest) -> HttpResponse:
 @require_POST
 def segments(request: HttpRequest) -> HttpResponse:
     """Answer the compose page's live count as the author types."""
-    return render(
-        request,
-        "messaging/segments_info.html",
-        {"segments": count_segments(request.POST.get("body", ""))},
+    live = _live_info(
+        request.POST.get("body", ""),
+        replace_lookalikes=_ticked(request.POST, "replace_lookalikes"),
     )
+    return render(request, "messaging/segments_info.html", live)
+
+
+@signed_in
+@require_GET
+def template_use(request: HttpRequest) -> HttpResponse:
+    """Fill the compose page's message with a template's body (htmx).
+
+    No template chosen leaves the message as it is (204: nothing to swap).
+    """
+    user = _user(request)
+    chosen = _template_asked_for(request, user)
+    if chosen is None:
+        return HttpResponse(status=204)
+    form = ComposeForm(user=user, initial={"body": chosen.body})
+    live = _live_info(
+        chosen.body, replace_lookalikes=_ticked(request.GET, "replace_lookalikes")
+    )
+    return render(request, "messaging/body_field.html", {"form": form, **live})
 
 
 @signed_in
@@ -125,3 +203,85 @@ def report(request: HttpRequest) -> HttpResponse:
         "messaging/report.html",
         {"per_user": per_user, "per_day": per_day, "since": since},
     )
+
+
+# --- templates -----------------------------------------------------------------
+
+
+@signed_in
+@require_GET
+def template_list(request: HttpRequest) -> HttpResponse:
+    templates = MessageTemplate.objects.for_user(_user(request)).select_related(
+        "created_by"
+    )
+    rows = [(template, count_segments(template.body)) for template in templates]
+    return render(request, "messaging/template_list.html", {"rows": rows})
+
+
+def _template_form_page(
+    request: HttpRequest, form: MessageTemplateForm, template: MessageTemplate | None
+) -> HttpResponse:
+    live = _live_info(str(form["body"].value() or ""), replace_lookalikes=False)
+    return render(
+        request,
+        "messaging/template_form.html",
+        {"form": form, "template": template, **live},
+    )
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def template_new(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = MessageTemplateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            template = message_template_create(
+                user=user,
+                name=form.cleaned_data["name"],
+                body=form.cleaned_data["body"],
+                request=request,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            flash.success(request, f"The template {template.name} has been saved.")
+            return redirect("messaging:templates")
+    return _template_form_page(request, form, None)
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def template_edit(request: HttpRequest, template_id: int) -> HttpResponse:
+    user = _user(request)
+    template = get_for_user_or_404(MessageTemplate, user, pk=template_id)
+    form = MessageTemplateForm(
+        request.POST or None, initial={"name": template.name, "body": template.body}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            message_template_update(
+                user=user,
+                template=template,
+                name=form.cleaned_data["name"],
+                body=form.cleaned_data["body"],
+                request=request,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            flash.success(request, f"The template {template.name} has been saved.")
+            return redirect("messaging:templates")
+    return _template_form_page(request, form, template)
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def template_delete(request: HttpRequest, template_id: int) -> HttpResponse:
+    user = _user(request)
+    template = get_for_user_or_404(MessageTemplate, user, pk=template_id)
+    if request.method == "POST":
+        message_template_delete(user=user, template=template, request=request)
+        flash.success(request, f"The template {template.name} has been deleted.")
+        return redirect("messaging:templates")
+    return render(request, "messaging/template_delete.html", {"template": template})
