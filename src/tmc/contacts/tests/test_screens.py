@@ -176,7 +176,7 @@ def test_export_is_refused_without_the_permission_and_offered_with_it(
     assert refused.get("/contacts/export/").status_code == 403
     assert "/contacts/export/" in allowed.get("/contacts/").content.decode()
     response = allowed.get("/contacts/export/")
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(response.getvalue().decode())))
 
     assert response.status_code == 200
     # A leading "+" would start a formula in a spreadsheet, so it is quoted.
