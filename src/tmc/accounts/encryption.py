@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tmc.accounts.models import DataKey, Organisation
@@ -143,15 +143,22 @@ def _current_key(organisation_id: Owner, purpose: str) -> _Key:
         if organisation_erased(organisation_id):
             raise KeyUnavailable("this organisation's keys have been destroyed")
         # Keys are made on first use. Locking the organisation's row makes
-        # two processes doing so at once create one key, not two.
-        with transaction.atomic():
-            if organisation_id is not None:
-                Organisation.objects.select_for_update().filter(
-                    pk=organisation_id
-                ).first()
-            row = _live(organisation_id, purpose) or data_key_create(
-                organisation_id, purpose
-            )
+        # two processes doing so at once create one key, not two; the
+        # platform has no row to lock, so for its index key the unique rule
+        # decides, and the loser reads the winner's key.
+        try:
+            with transaction.atomic():
+                if organisation_id is not None:
+                    Organisation.objects.select_for_update().filter(
+                        pk=organisation_id
+                    ).first()
+                row = _live(organisation_id, purpose) or data_key_create(
+                    organisation_id, purpose
+                )
+        except IntegrityError:
+            row = _live(organisation_id, purpose)
+            if row is None:
+                raise
     entry = _unwrap(row)
     _remember_after_commit((organisation_id or 0, purpose), entry)
     return entry

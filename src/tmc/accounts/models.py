@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Self, TypeVar
 
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 
 if TYPE_CHECKING:
     from tmc.identity.models import User
@@ -141,6 +143,18 @@ class DataKey(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # One live index key per owner, the platform included (hence the
+            # coalesce: NULLs never collide in a unique index). Two processes
+            # making the first one at once would otherwise each compute
+            # their own blind indexes, and lookups would miss.
+            models.UniqueConstraint(
+                Coalesce("organisation", Value(0)),
+                "purpose",
+                condition=models.Q(purpose="index", destroyed_at__isnull=True),
+                name="accounts_one_live_index_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.purpose} key {self.key_id} of {self.organisation_id}"

@@ -64,6 +64,16 @@ class Question(OrganisationOwned):
     )
     options = models.JSONField(default=list, blank=True)
     language = models.CharField(max_length=2, default="en")
+    # Follow-ups. An answer value → the text sent back to whoever gives it.
+    auto_replies = models.JSONField(default=dict, blank=True)
+    # "The first N who answer YES": the value, how many, and the two texts.
+    limit_value = models.CharField(max_length=40, blank=True)
+    limit_count = models.PositiveIntegerField(null=True, blank=True)
+    limit_reply = models.CharField(max_length=918, blank=True)
+    over_limit_reply = models.CharField(max_length=918, blank=True)
+    # Reminders to those who have not answered after this long.
+    reminder_after = models.DurationField(null=True, blank=True)
+    reminder_text = models.CharField(max_length=918, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -109,6 +119,12 @@ class Ticket(OrganisationOwned):
     closes_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_reason = models.CharField(max_length=40, blank=True)
+    # Set once the recipient's answer has had its follow-up, so that it is
+    # sent exactly once however many replies arrive.
+    followed_up_at = models.DateTimeField(null=True, blank=True)
+    # Their place among the question's first N (1 to N), or empty.
+    place = models.PositiveIntegerField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["opened_at", "id"]
@@ -120,7 +136,13 @@ class Ticket(OrganisationOwned):
                 fields=["virtual_number", "recipient_route"],
                 condition=models.Q(status="open"),
                 name="boomerang_one_open_ticket_per_pair",
-            )
+            ),
+            # No two people ever hold the same place among the first N.
+            models.UniqueConstraint(
+                fields=["question", "place"],
+                condition=models.Q(place__isnull=False),
+                name="boomerang_one_ticket_per_place",
+            ),
         ]
         indexes = [models.Index(fields=["recipient_route", "status"])]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -196,6 +196,45 @@ def ticket_open(
 # --- questions -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FollowUps:
+    """What happens after an answer, and to those who do not answer."""
+
+    auto_replies: dict[str, str] = field(default_factory=dict)
+    limit_value: str = ""
+    limit_count: int | None = None
+    limit_reply: str = ""
+    over_limit_reply: str = ""
+    reminder_after: timedelta | None = None
+    reminder_text: str = ""
+
+
+def _follow_up_errors(
+    follow_ups: FollowUps, kind: AnswerKind, options: list[str]
+) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    values = set(answer_values(kind, options))
+    unknown = sorted(set(follow_ups.auto_replies) - values)
+    if unknown or (follow_ups.auto_replies and not values):
+        offered = ", ".join(sorted(values))
+        errors["auto_replies"] = (
+            f"Auto-replies need answers the question offers ({offered})."
+            if values
+            else "Auto-replies need a yes/no or multiple-choice question."
+        )
+    if follow_ups.limit_count is not None:
+        if follow_ups.limit_value not in values:
+            errors["limit_value"] = "Choose the answer that takes a place."
+        if (
+            not follow_ups.limit_reply.strip()
+            or not follow_ups.over_limit_reply.strip()
+        ):
+            errors["limit_reply"] = "Write both texts: for a place, and for too late."
+    if follow_ups.reminder_after is not None and not follow_ups.reminder_text.strip():
+        errors["reminder_text"] = "Write the reminder."
+    return errors
+
+
 def question_create(
     *,
     user: User,
@@ -203,7 +242,9 @@ def question_create(
     kind: AnswerKind,
     options: list[str] | None = None,
     language: str = "en",
+    follow_ups: FollowUps | None = None,
 ) -> Question:
+    follow_ups = follow_ups or FollowUps()
     errors: dict[str, str] = {}
     options = [option.strip() for option in options or [] if option.strip()]
     if not title.strip():
@@ -220,6 +261,7 @@ def question_create(
         errors["options"] = "Only a multiple-choice question has options."
     if language not in LANGUAGES:
         errors["language"] = f"Choose one of {', '.join(LANGUAGES)}."
+    errors.update(_follow_up_errors(follow_ups, kind, options))
     if errors:
         raise ValidationError(errors)
     return Question.objects.create(
@@ -229,7 +271,23 @@ def question_create(
         kind=kind.value,
         options=options,
         language=language,
+        auto_replies=follow_ups.auto_replies,
+        limit_value=follow_ups.limit_value,
+        limit_count=follow_ups.limit_count,
+        limit_reply=follow_ups.limit_reply,
+        over_limit_reply=follow_ups.over_limit_reply,
+        reminder_after=follow_ups.reminder_after,
+        reminder_text=follow_ups.reminder_text,
     )
+
+
+def answer_values(kind: AnswerKind, options: list[str]) -> list[str]:
+    """The values a clear answer can take, for follow-ups to key on."""
+    if kind is AnswerKind.YES_NO:
+        return ["yes", "no"]
+    if kind is AnswerKind.CHOICE:
+        return option_keys(options) if len(options) <= 26 else []
+    return []
 
 
 def _pool_opted_out(recipient: str) -> bool:
@@ -392,9 +450,116 @@ def answer_record(*, route: ReplyRoute, inbound: InboundMessage) -> Answer | Non
                 "needs_attention": parsed.needs_attention,
             },
         )
+        if not parsed.needs_attention:
+            _follow_up(ticket, question, answer)
     if ticket.kind == Ticket.Kind.SINGLE:
         _ticket_close(ticket, "answered")
     return answer
+
+
+def _follow_up(ticket: Ticket, question: Question, answer: Answer) -> None:
+    """Send the answer's follow-up, once per recipient, in the reply's transaction.
+
+    The ticket is locked (``reply_route``), so two replies from one person
+    are followed up one after the other and only the first gets a text.
+    For "the first N", the question's row is locked too: answers from
+    different people to one question take their places one at a time, so
+    no place is given twice and none beyond N.
+    """
+    if ticket.followed_up_at is not None:
+        return
+    text = ""
+    if question.limit_count is not None and answer.value == question.limit_value:
+        Question.objects.select_for_update().filter(pk=question.pk).first()
+        taken = Ticket.objects.filter(question=question, place__isnull=False).count()
+        if taken < question.limit_count:
+            ticket.place = taken + 1
+            text = question.limit_reply
+        else:
+            text = question.over_limit_reply
+    else:
+        text = str(question.auto_replies.get(answer.value, ""))
+    ticket.followed_up_at = timezone.now()
+    ticket.save(update_fields=["followed_up_at", "place"])
+    if text:
+        ticket_message_send(ticket=ticket, body=text, reason="follow-up")
+
+
+def ticket_message_send(
+    *,
+    ticket: Ticket,
+    body: str,
+    reason: str,
+    user: User | None = None,
+    request: HttpRequest | None = None,
+) -> Message | None:
+    """Text the ticket's recipient from the ticket's own number.
+
+    For follow-ups, reminders and replies in place: the recipient sees one
+    conversation. Sent as ``user`` (the question's author when not given);
+    a send the rules refuse (no credit, a limit, an opt-out) is logged and
+    skipped, never allowed to undo the reply that caused it.
+    """
+    assert ticket.message is not None
+    sender = user or ticket.message.created_by
+    recipient = ticket.message.recipient
+    try:
+        with transaction.atomic():
+            composed = message_compose(
+                user=sender, recipient=recipient, body=body, sender_from_pool=True
+            )
+            message = message_create(
+                user=sender,
+                composed=replace(composed, sender=ticket.virtual_number.number),
+                request=request,
+                details={"ticket": ticket.pk, "reason": reason},
+            )
+    except ValidationError as exc:
+        logger.warning(
+            "ticket message not sent ticket_id=%s reason=%s problem=%s",
+            ticket.pk,
+            reason,
+            "; ".join(exc.messages)[:200],
+        )
+        if user is not None:
+            raise
+        return None
+    return message
+
+
+def reminders_send(*, now: datetime | None = None) -> int:
+    """Remind those who have not answered once their question's delay is up."""
+    moment = now or timezone.now()
+    due = (
+        Ticket.objects.filter(
+            status=Ticket.Status.OPEN,
+            reminded_at__isnull=True,
+            question__reminder_after__isnull=False,
+            answers__isnull=True,
+        )
+        .select_related("question", "message", "virtual_number")
+        .order_by("opened_at")
+    )
+    sent = 0
+    for ticket in due:
+        assert ticket.question is not None
+        reminder_after = ticket.question.reminder_after
+        assert reminder_after is not None
+        if ticket.opened_at + reminder_after > moment:
+            continue
+        with transaction.atomic():
+            # Claimed with a conditional UPDATE: of two workers running the
+            # reminders at once, one sends each reminder.
+            claimed = Ticket.objects.filter(
+                pk=ticket.pk, reminded_at__isnull=True
+            ).update(reminded_at=moment)
+            if claimed and ticket_message_send(
+                ticket=ticket, body=ticket.question.reminder_text, reason="reminder"
+            ):
+                sent += 1
+    if sent:
+        logger.info("reminders sent count=%s", sent)
+    return sent
 
 
 def tickets_expire(*, now: datetime | None = None) -> int:
@@ -451,6 +616,7 @@ def questions_send(
     kind: AnswerKind,
     options: list[str] | None = None,
     language: str = "en",
+    follow_ups: FollowUps | None = None,
     ticket_kind: Ticket.Kind = Ticket.Kind.SINGLE,
     closes_at: datetime | None = None,
     request: HttpRequest | None = None,
@@ -462,7 +628,12 @@ def questions_send(
         )
     with transaction.atomic():
         question = question_create(
-            user=user, title=title, kind=kind, options=options, language=language
+            user=user,
+            title=title,
+            kind=kind,
+            options=options,
+            language=language,
+            follow_ups=follow_ups,
         )
         for recipient in recipients:
             question_send(
