@@ -1,8 +1,16 @@
 from huey.contrib.djhuey import db_task
 
+from tmc.messaging.campaigns import DISPATCH_BATCH, campaign_dispatch_batch
 from tmc.messaging.services import message_dispatch
 
 
 @db_task(retries=3, retry_delay=10)
 def message_dispatch_task(message_id: int) -> None:
     message_dispatch(message_id=message_id)
+
+
+@db_task(retries=3, retry_delay=10)
+def messages_dispatch_batch(campaign_id: int) -> None:
+    """Send a batch of a campaign, then queue the next while work remains."""
+    if campaign_dispatch_batch(campaign_id=campaign_id) == DISPATCH_BATCH:
+        messages_dispatch_batch(campaign_id)
