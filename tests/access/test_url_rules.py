@@ -14,7 +14,8 @@ from tmc.contacts.models import Contact, Group
 from tmc.contacts.services import ContactDetails, contact_create, opt_out_add_by_user
 from tmc.identity.access import ACCESS_ATTRIBUTE
 from tmc.identity.models import RememberedDevice, User, UserSession
-from tmc.messaging.models import Message
+from tmc.messaging.campaigns import campaign_send
+from tmc.messaging.models import Campaign, Message
 from tmc.messaging.services import message_send
 from tmc.notifications.models import Notification
 from tmc.testing import Tenant, signed_in_client
@@ -66,6 +67,7 @@ def test_every_view_declares_its_access_rule(
 def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
     """One object of each kind that organisation B owns, keyed by URL name."""
     message = message_send(user=b.user, recipient="07400 999111", body=CANARIES[0])
+    campaign = campaign_send(user=b.user, numbers_text="07400 999111", body=CANARIES[0])
     User.objects.filter(pk=b.user.pk).update(full_name=CANARIES[3])
     signed_in_client(b.user)  # gives b.user a session
     session = UserSession.objects.filter(user=b.user).first()
@@ -101,6 +103,7 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         "contacts:import_mapping": {"job_id": job.pk},
         "contacts:import_progress": {"job_id": job.pk},
         "messaging:detail": {"message_id": message.pk},
+        "messaging:campaign": {"campaign_id": campaign.pk},
         "notifications:open": {"notification_id": notice.pk},
         "identity:user_edit": {"user_id": b.user.pk},
         "identity:user_unlock": {"user_id": b.user.pk},
@@ -125,6 +128,7 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         "contacts:import_mapping",
         "contacts:import_progress",
         "messaging:detail",
+        "messaging:campaign",
         "identity:user_edit",
         "identity:user_unlock",
         "identity:user_device_revoke",
@@ -169,7 +173,8 @@ def test_each_role_gets_404_for_another_organisations_ids(
             assert b"CANARY" not in response.content
 
     # And nothing changed on B's side.
-    assert Message.objects.filter(organisation=tenant_b.organisation).count() == 1
+    assert Message.objects.filter(organisation=tenant_b.organisation).count() == 2
+    assert Campaign.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert Contact.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert Group.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert not RememberedDevice.objects.filter(revoked_at__isnull=False).exists()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tmc.messaging import views
+from tmc.messaging import campaign_views, views
 
 app_name = "messaging"
 
@@ -10,4 +10,11 @@ urlpatterns = [
     path("", views.history, name="history"),
     path("<int:message_id>/", views.detail, name="detail"),
     path("report/", views.report, name="report"),
+    path("bulk/", campaign_views.bulk, name="bulk"),
+    path("campaigns/", campaign_views.campaign_list, name="campaigns"),
+    path(
+        "campaigns/<int:campaign_id>/",
+        campaign_views.campaign_detail,
+        name="campaign",
+    ),
 ]
