@@ -1,6 +1,6 @@
 from huey.contrib.djhuey import db_task
 
-from tmc.messaging.campaigns import DISPATCH_BATCH, campaign_dispatch_batch
+from tmc.messaging import campaigns
 from tmc.messaging.services import message_dispatch
 
 
@@ -12,5 +12,6 @@ def message_dispatch_task(message_id: int) -> None:
 @db_task(retries=3, retry_delay=10)
 def messages_dispatch_batch(campaign_id: int) -> None:
     """Send a batch of a campaign, then queue the next while work remains."""
-    if campaign_dispatch_batch(campaign_id=campaign_id) == DISPATCH_BATCH:
+    size = campaigns.DISPATCH_BATCH
+    if campaigns.campaign_dispatch_batch(campaign_id=campaign_id, size=size) == size:
         messages_dispatch_batch(campaign_id)

@@ -25,7 +25,7 @@ from tmc.messaging.campaigns import (
     campaign_send,
 )
 from tmc.messaging.models import Campaign, Message
-from tmc.testing import SENDER, CommitCapture, Tenant, make_tenant
+from tmc.testing import SENDER, CommitCapture, Tenant, make_tenant, wait_until
 
 
 def _balance(organisation: Organisation) -> int:
@@ -228,6 +228,8 @@ def test_sending_creates_sealed_messages_one_debit_and_one_event(
 def test_a_sent_campaign_is_delivered_and_done(
     tenant_a: Tenant, committed: CommitCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Two dispatchers of two messages a batch: the fifth message is sent only
+    # if a dispatcher queues itself again.
     monkeypatch.setattr(campaigns, "DISPATCH_BATCH", 2)
     SimulatedHandset.objects.create(
         number="+447400000004", outcome=SimulatedHandset.Outcome.FAIL
@@ -331,3 +333,21 @@ def test_two_dispatchers_send_every_message_exactly_once(
     assert campaign.status == Campaign.Status.DONE
     progress = campaign_progress(campaign=campaign)
     assert (progress.delivered, progress.total) == (230, 230)
+
+
+def test_the_worker_sends_a_campaign_in_batches_until_done(
+    huey_worker: None, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(campaigns, "DISPATCH_BATCH", 7)
+
+    campaign = campaign_send(user=tenant_a.user, numbers_text=_numbers(30), body="Hi")
+
+    def done() -> bool:
+        campaign.refresh_from_db()
+        return campaign.status == Campaign.Status.DONE
+
+    wait_until(done)
+    wait_until(lambda: campaign_progress(campaign=campaign).delivered == 30)
+    providers = {m.provider_message_id for m in Message.objects.all()}
+    assert len(providers) == 30
+    assert SimulatedDelivery.objects.count() == 30
