@@ -168,3 +168,20 @@ def test_another_organisations_campaign_is_not_found(
     assert response.status_code == 404
     assert b"Secret" not in response.content
     assert f'id="campaign-{theirs.pk}"' not in listing.content.decode()
+
+
+def test_a_group_of_another_organisation_is_refused_beside_the_groups(
+    tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    Group.objects.create(organisation=tenant_a.organisation, name="Ours")
+    theirs = Group.objects.create(organisation=tenant_b.organisation, name="Theirs")
+    client = tenant_a.client_for(tenant_a.user)
+
+    response = client.post(
+        reverse("messaging:bulk"), _form(groups=[theirs.pk], send="1")
+    )
+
+    page = response.content.decode()
+    assert 'id="id_groups_error"' in page
+    assert "Theirs" not in page
+    assert Campaign.objects.count() == 0
