@@ -16,7 +16,8 @@ from tmc.contacts.models import Contact, Group
 from tmc.contacts.services import ContactDetails, contact_create, opt_out_add_by_user
 from tmc.identity.access import ACCESS_ATTRIBUTE
 from tmc.identity.models import RememberedDevice, User, UserSession
-from tmc.messaging.models import InboundMessage, Message, MessageTemplate
+from tmc.messaging.campaigns import campaign_send
+from tmc.messaging.models import Campaign, InboundMessage, Message, MessageTemplate
 from tmc.messaging.services import message_send, message_template_create
 from tmc.notifications.models import Notification
 from tmc.testing import Tenant, signed_in_client
@@ -71,6 +72,7 @@ def test_every_view_declares_its_access_rule(
 def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
     """One object of each kind that organisation B owns, keyed by URL name."""
     message = message_send(user=b.user, recipient="07400 999111", body=CANARIES[0])
+    campaign = campaign_send(user=b.user, numbers_text="07400 999111", body=CANARIES[0])
     User.objects.filter(pk=b.user.pk).update(full_name=CANARIES[3])
     signed_in_client(b.user)  # gives b.user a session
     session = UserSession.objects.filter(user=b.user).first()
@@ -119,6 +121,7 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         "messaging:detail": {"message_id": message.pk},
         "messaging:template_edit": {"template_id": template.pk},
         "messaging:template_delete": {"template_id": template.pk},
+        "messaging:campaign": {"campaign_id": campaign.pk},
         "notifications:open": {"notification_id": notice.pk},
         "identity:user_edit": {"user_id": b.user.pk},
         "identity:user_unlock": {"user_id": b.user.pk},
@@ -148,6 +151,7 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         "messaging:detail",
         "messaging:template_edit",
         "messaging:template_delete",
+        "messaging:campaign",
         "identity:user_edit",
         "identity:user_unlock",
         "identity:user_device_revoke",
@@ -192,8 +196,9 @@ def test_each_role_gets_404_for_another_organisations_ids(
             assert b"CANARY" not in response.content
 
     # And nothing changed on B's side.
-    assert Message.objects.filter(organisation=tenant_b.organisation).count() == 2
+    assert Message.objects.filter(organisation=tenant_b.organisation).count() == 3
     assert not InboundMessage.objects.exists()
+    assert Campaign.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert Contact.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert Group.objects.filter(organisation=tenant_b.organisation).count() == 1
     template = MessageTemplate.objects.get(organisation=tenant_b.organisation)

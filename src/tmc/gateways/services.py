@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,6 +20,18 @@ from tmc.notifications.services import notify
 logger = logging.getLogger(__name__)
 
 _REPORTABLE = [Message.Status.SUBMITTING, Message.Status.SUBMITTED]
+
+
+def reported_message(gateway: str, provider_message_id: str) -> QuerySet[Message]:
+    """The message a provider's id names, found through its unique index.
+
+    The index is partial (ids are unique only once set); repeating its
+    condition lets SQLite use it, which cannot infer it from the equality and
+    would otherwise scan every message for each report.
+    """
+    return Message.objects.filter(
+        gateway=gateway, provider_message_id=provider_message_id
+    ).exclude(provider_message_id="")
 
 
 def delivery_report_receive(
@@ -41,18 +54,16 @@ def delivery_report_receive(
         else Message.Status.FAILED
     )
     with transaction.atomic():
-        updated = Message.objects.filter(
-            gateway=gateway,
-            provider_message_id=provider_message_id,
-            status__in=_REPORTABLE,
-        ).update(
-            status=new_status,
-            completed_at=timezone.now(),
-            failure_reason=reason[:200],
+        updated = (
+            reported_message(gateway, provider_message_id)
+            .filter(status__in=_REPORTABLE)
+            .update(
+                status=new_status,
+                completed_at=timezone.now(),
+                failure_reason=reason[:200],
+            )
         )
-        message = Message.objects.filter(
-            gateway=gateway, provider_message_id=provider_message_id
-        ).first()
+        message = reported_message(gateway, provider_message_id).first()
     if message is None:
         logger.warning(
             "delivery report for unknown message gateway=%s provider_id=%s",

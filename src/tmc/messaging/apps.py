@@ -9,7 +9,12 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from tmc.accounts.encryption import field_context
         from tmc.accounts.keyrotation import sealed_column_register
-        from tmc.messaging.models import InboundMessage, Message, MessageTemplate
+        from tmc.messaging.models import (
+            Campaign,
+            InboundMessage,
+            Message,
+            MessageTemplate,
+        )
 
         # The same contexts the models seal and open these columns with.
         # Replies kept with no organisation are under the platform's keys,
@@ -38,4 +43,9 @@ class MessagingConfig(AppConfig):
             MessageTemplate,
             "body_sealed",
             context=lambda row: field_context(MessageTemplate.TABLE, "body", row.uid),
+        )
+        sealed_column_register(
+            Campaign,
+            "body_sealed",
+            context=lambda row: field_context(Campaign.TABLE, "body", row.uid),
         )

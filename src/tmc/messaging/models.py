@@ -53,6 +53,71 @@ class SenderId(OrganisationOwned):
         return self.value
 
 
+class Campaign(OrganisationOwned):
+    """One text sent to many recipients at once: a message row for each.
+
+    The body is sealed like a message's, bound to this row's ``uid``. The
+    counts of numbers removed before sending are kept, never the numbers.
+    Credits for every message are reserved by one ledger debit on creation.
+    """
+
+    TABLE = "messaging_campaign"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    sender = models.CharField(max_length=16)
+    body_sealed = models.TextField()
+    encoding = models.CharField(
+        max_length=8, choices=[(e.value, e.value) for e in Encoding]
+    )
+    parts = models.PositiveSmallIntegerField(help_text="Parts of each message.")
+    recipient_count = models.PositiveIntegerField()
+    invalid_count = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    opted_out_count = models.PositiveIntegerField(default=0)
+    credits_reserved = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organisation", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Campaign {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.CANCELLED}
+
+    def seal(self, *, body: str) -> None:
+        """Store the body encrypted; call before saving."""
+        self.body_sealed = encryption.encrypt(
+            self.organisation_id, body, context=self._context("body")
+        )
+        self.__dict__["body"] = body
+
+    def _context(self, column: str) -> str:
+        return encryption.field_context(self.TABLE, column, self.uid)
+
+    @cached_property
+    def body(self) -> str:
+        return _opened(self.organisation_id, self.body_sealed, self._context("body"))
+
+
 class Message(OrganisationOwned):
     """One text to one recipient, from composition to its delivery report.
 
@@ -75,6 +140,15 @@ class Message(OrganisationOwned):
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # Indexed together with the status below, for the dispatchers' claims.
+    campaign = models.ForeignKey(
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="messages",
+        db_index=False,
     )
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     sender = models.CharField(max_length=16)
@@ -101,6 +175,7 @@ class Message(OrganisationOwned):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["organisation", "-created_at"]),
+            models.Index(fields=["campaign", "status"]),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -313,7 +313,16 @@ def message_dispatch(*, message_id: int) -> Message.Status | None:
         logger.info("message not queued, skipped id=%s", message_id)
         return None
 
-    message = Message.objects.get(pk=message_id)
+    return message_submit(message=Message.objects.get(pk=message_id))
+
+
+def message_submit(*, message: Message) -> Message.Status:
+    """Hand a message this worker has claimed (SUBMITTING) to the gateway.
+
+    Shared by the one-message and the campaign dispatchers, which differ only
+    in how they claim; returns the message's new status.
+    """
+    assert message.status == Message.Status.SUBMITTING
     if message.recipient == ERASED:
         Message.objects.filter(pk=message.pk).update(
             status=Message.Status.FAILED,

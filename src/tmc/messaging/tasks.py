@@ -1,8 +1,17 @@
 from huey.contrib.djhuey import db_task
 
+from tmc.messaging import campaigns
 from tmc.messaging.services import message_dispatch
 
 
 @db_task(retries=3, retry_delay=10)
 def message_dispatch_task(message_id: int) -> None:
     message_dispatch(message_id=message_id)
+
+
+@db_task(retries=3, retry_delay=10)
+def messages_dispatch_batch(campaign_id: int) -> None:
+    """Send a batch of a campaign, then queue the next while work remains."""
+    size = campaigns.DISPATCH_BATCH
+    if campaigns.campaign_dispatch_batch(campaign_id=campaign_id, size=size) == size:
+        messages_dispatch_batch(campaign_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tmc.messaging import views
+from tmc.messaging import campaign_views, views
 
 app_name = "messaging"
 
@@ -18,5 +18,12 @@ urlpatterns = [
         "templates/<int:template_id>/delete/",
         views.template_delete,
         name="template_delete",
+    ),
+    path("bulk/", campaign_views.bulk, name="bulk"),
+    path("campaigns/", campaign_views.campaign_list, name="campaigns"),
+    path(
+        "campaigns/<int:campaign_id>/",
+        campaign_views.campaign_detail,
+        name="campaign",
     ),
 ]

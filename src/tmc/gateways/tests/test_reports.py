@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+from django.db import connection
+
 from tmc.gateways.base import DeliveryState
-from tmc.gateways.services import delivery_report_receive
+from tmc.gateways.services import delivery_report_receive, reported_message
 from tmc.messaging.models import Message
 from tmc.messaging.services import message_send
 from tmc.testing import Tenant
@@ -63,3 +66,15 @@ def test_a_report_for_another_gateways_id_changes_nothing(tenant_a: Tenant) -> N
     assert found is None
     message.refresh_from_db()
     assert message.status == Message.Status.SUBMITTED
+
+
+def test_a_report_finds_its_message_through_the_provider_id_index(
+    tenant_a: Tenant,
+) -> None:
+    """Without the index every report would scan all of the messages."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL infers the partial index's condition itself")
+
+    plan = reported_message("simulator", "p-1").explain()
+
+    assert "message_provider_id_unique_per_gateway" in plan

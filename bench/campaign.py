@@ -1,0 +1,201 @@
+"""How fast a campaign is accepted and dispatched, next to a plain insert.
+
+    .venv/bin/python bench/campaign.py [--recipients 100000] [--dispatch 10000]
+        [--database-url URL]
+
+Prints:
+- rows/s for ``campaign_send`` on ``--recipients`` typed UK mobile numbers
+  (normalise, deduplicate, opt-out check, price, AES-GCM twice a row, blind
+  indexes, executemany in 1,000-row chunks, one debit, one event), and the
+  process's peak memory;
+- rows/s for a plain ``executemany`` of the same rows' plaintext into a table
+  of the same shape with the blind-index column indexed, in 1,000-row
+  transactions, on the same database in the same run; and the ratio;
+- messages/s dispatching ``--dispatch`` of the campaign's messages through
+  the simulator (delivery reports included) with one worker process, then as
+  many again with two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import random
+import resource
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _setup import django_start
+
+BATCH = 1000
+PASSWORD = "Bench-Horse-Battery-42"  # noqa: S105  # nosec B105
+BODY = "Your shift on Saturday starts at 08:00. Reply STOP to opt out."
+
+
+def _numbers(count: int) -> list[str]:
+    generator = random.Random(11)  # noqa: S311  # nosec B311
+    # 07400 000000 to 07409 999999: UK mobile numbers, all valid.
+    return [f"074{n:08d}" for n in generator.sample(range(10_000_000), count)]
+
+
+def _plain_insert(numbers: list[str], organisation_id: int, user_id: int) -> float:
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    serial = "integer" if connection.vendor == "sqlite" else "serial"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE bench_plain_message (id {serial} PRIMARY KEY, "
+            "organisation_id integer NOT NULL, created_by_id integer NOT NULL, "
+            "campaign_id integer, uid char(32) NOT NULL, sender varchar(16) NOT NULL, "
+            "recipient_sealed text NOT NULL, recipient_index varchar(32) NOT NULL, "
+            "recipient_route varchar(32) NOT NULL, body_sealed text NOT NULL, "
+            "encoding varchar(8) NOT NULL, parts smallint NOT NULL, "
+            "credits integer NOT NULL, status varchar(16) NOT NULL, "
+            "gateway varchar(40) NOT NULL, provider_message_id varchar(64) NOT NULL, "
+            "failure_reason varchar(200) NOT NULL, created_at timestamp NOT NULL)"
+        )
+        cursor.execute(
+            "CREATE INDEX bench_plain_index ON bench_plain_message (recipient_index)"
+        )
+    now = timezone.now()
+    started = time.perf_counter()
+    for start in range(0, len(numbers), BATCH):
+        rows = [
+            (organisation_id, user_id, 1, uuid.uuid4().hex, "Bench", number,
+             number, number, BODY, "GSM-7", 1, 1, "queued", "", "", "", now)
+            for number in numbers[start : start + BATCH]
+        ]  # fmt: skip
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO bench_plain_message (organisation_id, created_by_id, "
+                "campaign_id, uid, sender, recipient_sealed, recipient_index, "
+                "recipient_route, body_sealed, encoding, parts, credits, status, "
+                "gateway, provider_message_id, failure_reason, created_at) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+    return time.perf_counter() - started
+
+
+def _drain(campaign_id: int, quota: int) -> None:
+    """One worker: claim and submit batches until ``quota`` are sent."""
+    from django.db import connections
+
+    from tmc.messaging.campaigns import campaign_dispatch_batch
+
+    connections.close_all()  # a forked worker opens its own connection
+    sent = 0
+    while sent < quota:
+        claimed = campaign_dispatch_batch(campaign_id=campaign_id)
+        if not claimed:
+            break
+        sent += claimed
+    connections.close_all()
+
+
+def _dispatch(campaign_id: int, workers: int, quota: int) -> float:
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    processes = [
+        context.Process(target=_drain, args=(campaign_id, quota // workers))
+        for _ in range(workers)
+    ]
+    started = time.perf_counter()
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+        assert process.exitcode == 0, "a dispatch worker failed"
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--dispatch", type=int, default=10_000)
+    parser.add_argument("--database-url", default="")
+    arguments = parser.parse_args()
+    os.environ["TMC_SIMULATOR_REPORT_DELAY"] = "0"
+    label = django_start(arguments.database_url)
+    logging.disable(logging.INFO)
+
+    from huey.contrib.djhuey import HUEY
+
+    from tmc.accounts.services import account_create, credits_add
+    from tmc.messaging import campaigns
+    from tmc.messaging.models import Message, SenderId
+
+    # Delivery reports run in the dispatching worker, as part of its work;
+    # the campaign's own dispatch tasks are not started: the runs below are.
+    HUEY.immediate = True
+    campaigns._enqueue = lambda *args: None  # type: ignore[assignment]
+
+    organisation, controller = account_create(
+        name="Bench Ltd",
+        controller_username="bench",
+        controller_email="bench@example.com",
+        controller_password=PASSWORD,
+    )
+    SenderId.objects.create(
+        organisation=organisation, value="Bench", is_approved=True, is_default=True
+    )
+    credits_add(organisation=organisation, amount=arguments.recipients, reason="Bench")
+    numbers = _numbers(arguments.recipients)
+    text = "\n".join(numbers)
+    print(
+        f"database: {label}; recipients: {arguments.recipients:,}; "
+        f"list: {len(text) / 1e6:.1f} MB"
+    )
+
+    plain = _plain_insert(numbers, organisation.pk, controller.pk)
+    print(
+        f"plain executemany insert: {arguments.recipients / plain:,.0f} rows/s "
+        f"({plain:.2f} s)"
+    )
+
+    started = time.perf_counter()
+    campaign = campaigns.campaign_send(user=controller, numbers_text=text, body=BODY)
+    took = time.perf_counter() - started
+    assert campaign.recipient_count == arguments.recipients
+    assert Message.objects.filter(campaign=campaign).count() == arguments.recipients
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"campaign acceptance (validate, dedupe, opt-outs, encrypt, insert): "
+        f"{arguments.recipients / took:,.0f} rows/s ({took:.2f} s)"
+    )
+    print(f"ratio acceptance / plain insert: {plain / took:.2f}")
+    print(f"peak memory of the process: {peak:,.0f} MB")
+
+    for workers in (1, 2):
+        before = Message.objects.filter(
+            campaign=campaign, status=Message.Status.QUEUED
+        ).count()
+        seconds = _dispatch(campaign.pk, workers, arguments.dispatch)
+        sent = (
+            before
+            - Message.objects.filter(
+                campaign=campaign, status=Message.Status.QUEUED
+            ).count()
+        )
+        print(
+            f"dispatch through the simulator, {workers} worker process"
+            f"{'es' if workers > 1 else ''}: {sent / seconds:,.0f} messages/s "
+            f"({sent:,} in {seconds:.2f} s)"
+        )
+    delivered = Message.objects.filter(
+        campaign=campaign, status=Message.Status.DELIVERED
+    ).count()
+    print(f"delivered so far: {delivered:,} of {arguments.recipients:,}")
+
+
+if __name__ == "__main__":
+    main()
