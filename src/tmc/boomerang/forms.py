@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -11,6 +12,7 @@ from django.utils import timezone
 from tmc.boomerang.answers import LANGUAGES
 from tmc.boomerang.answers import Kind as AnswerKind
 from tmc.boomerang.models import Ticket
+from tmc.boomerang.services import FollowUps
 
 KIND_LABELS = {
     AnswerKind.YES_NO: "Yes or no",
@@ -68,8 +70,91 @@ class QuestionForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
+    auto_replies = forms.CharField(
+        label="Auto-replies",
+        required=False,
+        help_text="One a line, answer = text, e.g. “yes = Thanks, see you "
+        "Saturday” or “B = Afternoon it is”.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    limit_count = forms.IntegerField(
+        label="Places",
+        required=False,
+        min_value=1,
+        help_text="Only the first this many who give the answer below get a place.",
+    )
+    limit_value = forms.CharField(
+        label="Answer that takes a place", required=False, max_length=40
+    )
+    limit_reply = forms.CharField(
+        label="Text for those with a place", required=False, max_length=918
+    )
+    over_limit_reply = forms.CharField(
+        label="Text for those too late", required=False, max_length=918
+    )
+    reminder_hours = forms.IntegerField(
+        label="Remind those who have not answered after (hours)",
+        required=False,
+        min_value=1,
+        max_value=24 * 30,
+    )
+    reminder_text = forms.CharField(label="Reminder", required=False, max_length=918)
+    confirm_reuse = forms.BooleanField(
+        label="Send anyway, closing their oldest open question",
+        required=False,
+        widget=forms.HiddenInput,
+    )
+
+    QUESTION_FIELDS = (
+        "title",
+        "recipients",
+        "body",
+        "kind",
+        "options",
+        "language",
+        "ticket_kind",
+        "closes_at",
+    )
+
+    def question_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.QUESTION_FIELDS]
+
+    def clean_auto_replies(self) -> dict[str, str]:
+        replies: dict[str, str] = {}
+        for number, line in enumerate(
+            self.cleaned_data["auto_replies"].splitlines(), 1
+        ):
+            if not line.strip():
+                continue
+            answer, equals, text = line.partition("=")
+            if not equals or not answer.strip() or not text.strip():
+                raise ValidationError(f"Line {number} is not answer = text.")
+            replies[_answer_value(answer)] = text.strip()
+        return replies
+
+    def clean_limit_value(self) -> str:
+        raw: str = self.cleaned_data["limit_value"]
+        return _answer_value(raw) if raw.strip() else ""
+
+    def follow_ups(self) -> FollowUps:
+        hours = self.cleaned_data.get("reminder_hours")
+        return FollowUps(
+            auto_replies=self.cleaned_data["auto_replies"],
+            limit_value=self.cleaned_data["limit_value"],
+            limit_count=self.cleaned_data.get("limit_count"),
+            limit_reply=self.cleaned_data["limit_reply"],
+            over_limit_reply=self.cleaned_data["over_limit_reply"],
+            reminder_after=timedelta(hours=hours) if hours else None,
+            reminder_text=self.cleaned_data["reminder_text"],
+        )
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        place_settings = ("limit_value", "limit_reply", "over_limit_reply")
+        if cleaned.get("limit_count") is None and any(
+            cleaned.get(name) for name in place_settings
+        ):
+            self.add_error("limit_count", "Say how many places there are.")
         if cleaned.get("ticket_kind") == Ticket.Kind.DEADLINE:
             closes_at = cleaned.get("closes_at")
             if closes_at is None:
@@ -80,6 +165,12 @@ class QuestionForm(forms.Form):
 
     def option_list(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["options"].splitlines()]
+
+
+def _answer_value(text: str) -> str:
+    """The stored value an author means: "Yes" is yes, "b" is option B."""
+    word = text.strip()
+    return word.upper() if len(word) == 1 else word.lower()
 
 
 class SimulatedReplyForm(forms.Form):

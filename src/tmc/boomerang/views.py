@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -15,6 +16,7 @@ from tmc.boomerang.answers import Kind as AnswerKind
 from tmc.boomerang.forms import QuestionForm
 from tmc.boomerang.models import Question, Ticket
 from tmc.boomerang.services import (
+    pool_is_full_for,
     question_results,
     question_results_export,
     questions_for,
@@ -69,6 +71,19 @@ def question_new(request: HttpRequest) -> HttpResponse:
             recipients = recipients_parse(
                 form.cleaned_data["recipients"], user.organisation
             )
+            crowded = [r for r in recipients if pool_is_full_for(user.organisation, r)]
+            if crowded and not form.cleaned_data["confirm_reuse"]:
+                form.fields["confirm_reuse"].widget = forms.CheckboxInput()
+                raise ValidationError(
+                    {
+                        "confirm_reuse": (
+                            f"{len(crowded)} of these people already have a question "
+                            "open on every reply number. Sending closes their "
+                            "oldest open question: its answers will no longer "
+                            "be collected."
+                        )
+                    }
+                )
             question = questions_send(
                 user=user,
                 recipients=recipients,
@@ -77,6 +92,7 @@ def question_new(request: HttpRequest) -> HttpResponse:
                 kind=AnswerKind(form.cleaned_data["kind"]),
                 options=form.option_list(),
                 language=form.cleaned_data["language"],
+                follow_ups=form.follow_ups(),
                 ticket_kind=Ticket.Kind(form.cleaned_data["ticket_kind"]),
                 closes_at=form.cleaned_data["closes_at"],
                 request=request,

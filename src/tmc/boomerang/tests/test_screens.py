@@ -260,3 +260,73 @@ def test_tmc_simulate_reply_refuses_bad_input(
         call_command("simulate", "reply", *arguments)
 
     assert not InboundMessage.objects.exists()
+
+
+def test_follow_ups_are_set_on_the_form_and_sent_after_answers(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    client = tenant_a.client_for(tenant_a.controller)
+    question = _ask(
+        client,
+        committed,
+        auto_replies="no = Thanks for letting us know",
+        limit_count="1",
+        limit_value="Yes",
+        limit_reply="You're booked",
+        over_limit_reply="Sorry, it is filled",
+        reminder_hours="4",
+        reminder_text="Can you work Saturday?",
+    )
+    sent = list(Message.objects.order_by("pk"))
+    with committed(execute=True):
+        _reply_as_handset(client, sent[0], "yes")
+        _reply_as_handset(client, sent[1], "Yes")
+        _reply_as_handset(client, sent[2], "no")
+
+    follow_ups = [m.body for m in Message.objects.order_by("pk")[3:]]
+    assert follow_ups == [
+        "You're booked",
+        "Sorry, it is filled",
+        "Thanks for letting us know",
+    ]
+    assert question.reminder_after is not None
+    assert question.reminder_after.total_seconds() == 4 * 3600
+
+
+def test_places_without_a_count_are_refused_next_to_the_field(
+    tenant_a: Tenant,
+) -> None:
+    client = tenant_a.client_for(tenant_a.controller)
+
+    response = client.post("/questions/new/", _form(limit_value="yes"))
+
+    assert 'id="id_limit_count_error"' in response.content.decode()
+    assert "<details open>" in response.content.decode()
+    assert not Message.objects.exists()
+
+
+def test_the_author_is_warned_before_a_full_pool_closes_an_open_question(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    """With two reply numbers, a third open question to one person needs a yes."""
+    client = tenant_a.client_for(tenant_a.controller)
+    for title in ("First", "Second"):
+        with committed(execute=True):
+            client.post("/questions/new/", _form(title=title, recipients=PEOPLE[0]))
+
+    warned = client.post("/questions/new/", _form(title="Third", recipients=PEOPLE[0]))
+    with committed(execute=True):
+        confirmed = client.post(
+            "/questions/new/",
+            _form(title="Third", recipients=PEOPLE[0], confirm_reuse="on"),
+        )
+
+    assert "1 of these people already have a question open" in warned.content.decode()
+    assert 'type="checkbox" name="confirm_reuse"' in warned.content.decode()
+    assert confirmed.status_code == 302
+    assert Message.objects.count() == 3
+    reused = Ticket.objects.select_related("question").get(
+        closed_reason="number reused"
+    )
+    assert reused.question is not None
+    assert reused.question.title == "First"
