@@ -11,15 +11,9 @@ from django.utils import timezone
 
 from tmc.boomerang.answers import LANGUAGES
 from tmc.boomerang.answers import Kind as AnswerKind
-from tmc.boomerang.models import Ticket
+from tmc.boomerang.models import QUESTION_KINDS, Ticket
 from tmc.boomerang.services import FollowUps
 
-KIND_LABELS = {
-    AnswerKind.YES_NO: "Yes or no",
-    AnswerKind.CHOICE: "Multiple choice",
-    AnswerKind.NUMBER: "A number",
-    AnswerKind.TEXT: "Free text",
-}
 LANGUAGE_LABELS = {"en": "English", "fr": "French", "es": "Spanish", "de": "German"}
 
 
@@ -42,7 +36,7 @@ class QuestionForm(forms.Form):
     )
     kind = forms.ChoiceField(
         label="Answers expected",
-        choices=[(kind.value, label) for kind, label in KIND_LABELS.items()],
+        choices=QUESTION_KINDS,
         initial=AnswerKind.YES_NO.value,
         widget=forms.RadioSelect,
     )

@@ -52,6 +52,14 @@ class VirtualNumber(models.Model):
         return self.number
 
 
+QUESTION_KINDS = [
+    (AnswerKind.YES_NO.value, "Yes or no"),
+    (AnswerKind.CHOICE.value, "Multiple choice"),
+    (AnswerKind.NUMBER.value, "A number"),
+    (AnswerKind.TEXT.value, "Free text"),
+]
+
+
 class Question(OrganisationOwned):
     """What a text asks, shared by every recipient it went to."""
 
@@ -59,9 +67,7 @@ class Question(OrganisationOwned):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     title = models.CharField(max_length=120)
-    kind = models.CharField(
-        max_length=8, choices=[(kind.value, kind.value) for kind in AnswerKind]
-    )
+    kind = models.CharField(max_length=8, choices=QUESTION_KINDS)
     options = models.JSONField(default=list, blank=True)
     language = models.CharField(max_length=2, default="en")
     # Follow-ups. An answer value → the text sent back to whoever gives it.
