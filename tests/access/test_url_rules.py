@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from tmc.boomerang.answers import Kind
+from tmc.boomerang.models import Ticket
 from tmc.boomerang.services import numbers_add, question_create, question_send
 from tmc.contacts.importing import import_prepare
 from tmc.contacts.models import Contact, Group
@@ -105,6 +106,7 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
     asked = question_send(
         user=b.user, recipient="07400 999111", body=CANARIES[0], question=question
     )
+    asked_ticket = Ticket.objects.get(message=asked)
     template = message_template_create(
         user=b.user, name=CANARIES[9], body=f"{CANARIES[8]} {{first_name}}"
     )
@@ -112,6 +114,7 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         "boomerang:results": {"question_id": question.pk},
         "boomerang:export": {"question_id": question.pk},
         "simulator:reply": {"message_id": asked.pk},
+        "boomerang:conversation": {"ticket_id": asked_ticket.pk},
         "contacts:edit": {"contact_id": contact.pk},
         "contacts:delete": {"contact_id": contact.pk},
         "contacts:group_edit": {"group_id": group.pk},
@@ -142,6 +145,7 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         "boomerang:results",
         "boomerang:export",
         "simulator:reply",
+        "boomerang:conversation",
         "contacts:edit",
         "contacts:delete",
         "contacts:group_edit",

@@ -169,3 +169,9 @@ def _answer_value(text: str) -> str:
 
 class SimulatedReplyForm(forms.Form):
     body = forms.CharField(label="Reply", max_length=918)
+
+
+class ConversationReplyForm(forms.Form):
+    body = forms.CharField(
+        label="Reply", strip=False, widget=forms.Textarea(attrs={"rows": 3})
+    )

@@ -186,3 +186,43 @@ class PoolOptOut(models.Model):
 
     def __str__(self) -> str:
         return f"Pool opt-out {self.pk}"
+
+
+class ConversationEntry(OrganisationOwned):
+    """One text in a ticket's thread: sent by us, or received from them."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="entries")
+    message = models.OneToOneField(
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="conversation_entry",
+    )
+    inbound = models.OneToOneField(
+        InboundMessage,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="conversation_entry",
+    )
+    at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(message__isnull=True)
+                ^ models.Q(inbound__isnull=True),
+                name="boomerang_entry_is_one_text",
+            )
+        ]
+        indexes = [models.Index(fields=["ticket", "read_at"])]
+
+    def __str__(self) -> str:
+        return f"Entry {self.pk} of ticket {self.ticket_id}"
+
+    @property
+    def is_ours(self) -> bool:
+        return self.message_id is not None

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -18,7 +18,14 @@ from tmc.audit.models import ActorKind
 from tmc.audit.services import event_record
 from tmc.boomerang.answers import LANGUAGES, option_keys, parse_answer
 from tmc.boomerang.answers import Kind as AnswerKind
-from tmc.boomerang.models import Answer, PoolOptOut, Question, Ticket, VirtualNumber
+from tmc.boomerang.models import (
+    Answer,
+    ConversationEntry,
+    PoolOptOut,
+    Question,
+    Ticket,
+    VirtualNumber,
+)
 from tmc.contacts.services import number_shown, reply_keyword
 from tmc.identity.models import Permission, User
 from tmc.lib.phone import InvalidNumber, normalise_mobile
@@ -340,6 +347,7 @@ def question_send(
         )
         ticket.message = message
         ticket.save(update_fields=["message"])
+        _entry_add(ticket, message=message)
     logger.info(
         "question sent message_id=%s ticket_id=%s virtual_number_id=%s",
         message.pk,
@@ -423,6 +431,7 @@ def answer_record(*, route: ReplyRoute, inbound: InboundMessage) -> Answer | Non
     ticket = route.ticket
     if ticket is None:
         return None
+    _entry_add(ticket, inbound=inbound)
     answer = None
     if ticket.question is not None:
         question = ticket.question
@@ -514,6 +523,7 @@ def ticket_message_send(
                 request=request,
                 details={"ticket": ticket.pk, "reason": reason},
             )
+            _entry_add(ticket, message=message)
     except ValidationError as exc:
         logger.warning(
             "ticket message not sent ticket_id=%s reason=%s problem=%s",
@@ -778,3 +788,99 @@ def question_results_export(
             for row in results.rows
         ),
     ]
+
+
+# --- conversations -----------------------------------------------------------------
+
+
+def _entry_add(
+    ticket: Ticket,
+    *,
+    message: Message | None = None,
+    inbound: InboundMessage | None = None,
+) -> ConversationEntry:
+    return ConversationEntry.objects.create(
+        organisation_id=ticket.organisation_id,
+        ticket=ticket,
+        message=message,
+        inbound=inbound,
+    )
+
+
+def conversations_for(user: User, *, everyone: bool = False) -> QuerySet[Ticket]:
+    """Tickets with their threads: the user's own, or the organisation's.
+
+    ``everyone`` widens the list to the whole organisation, for managers;
+    newest activity first, each with its count of unread replies.
+    """
+    tickets = Ticket.objects.for_user(user).filter(message__isnull=False)
+    if not (everyone and user.is_manager):
+        tickets = tickets.filter(message__created_by=user)
+    return (
+        tickets.select_related("message", "question", "virtual_number")
+        .annotate(
+            last_at=Max("entries__at"),
+            unread=Count(
+                "entries",
+                filter=Q(entries__inbound__isnull=False, entries__read_at__isnull=True),
+            ),
+        )
+        .order_by("-last_at", "-id")
+    )
+
+
+def unread_replies_count(user: User) -> int:
+    """Replies in the user's own conversations that nobody has read yet."""
+    return ConversationEntry.objects.filter(
+        organisation_id=user.organisation_id,
+        ticket__message__created_by=user,
+        inbound__isnull=False,
+        read_at__isnull=True,
+    ).count()
+
+
+def conversation_read(*, ticket: Ticket) -> list[ConversationEntry]:
+    """The thread, oldest first, with its replies now marked read."""
+    entries = list(
+        ticket.entries.select_related("message", "inbound").order_by("at", "id")
+    )
+    ConversationEntry.objects.filter(
+        ticket=ticket, inbound__isnull=False, read_at__isnull=True
+    ).update(read_at=timezone.now())
+    return entries
+
+
+def conversation_reply(
+    *, user: User, ticket: Ticket, body: str, request: HttpRequest | None = None
+) -> Message:
+    """Reply in place, from the ticket's number, reopening it if closed.
+
+    A closed ticket is reopened as a conversation so the answer to this
+    reply comes back to the thread; when the recipient now has another open
+    ticket on that number, the reply is refused rather than crossing
+    threads.
+    """
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if locked.status == Ticket.Status.CLOSED:
+            try:
+                with transaction.atomic():
+                    Ticket.objects.filter(pk=locked.pk).update(
+                        status=Ticket.Status.OPEN,
+                        kind=Ticket.Kind.CONVERSATION,
+                        closed_at=None,
+                        closed_reason="",
+                    )
+            except IntegrityError as exc:
+                raise ValidationError(
+                    {
+                        "body": "This person has another conversation open on "
+                        "that number now; reply there."
+                    }
+                ) from exc
+            locked.refresh_from_db()
+        message = ticket_message_send(
+            ticket=locked, body=body, reason="reply", user=user, request=request
+        )
+        assert message is not None
+    return message

@@ -9,4 +9,6 @@ urlpatterns = [
     path("new/", views.question_new, name="new"),
     path("<int:question_id>/", views.results, name="results"),
     path("<int:question_id>/export/", views.results_export, name="export"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("conversations/<int:ticket_id>/", views.conversation, name="conversation"),
 ]

@@ -12,10 +12,14 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from tmc.accounts.scoping import get_for_user_or_404
 from tmc.boomerang.answers import Kind as AnswerKind
-from tmc.boomerang.forms import QuestionForm
+from tmc.boomerang.forms import ConversationReplyForm, QuestionForm
 from tmc.boomerang.models import Question, Ticket
 from tmc.boomerang.services import (
+    conversation_read,
+    conversation_reply,
+    conversations_for,
     pool_is_full_for,
     question_results,
     question_results_export,
@@ -23,6 +27,7 @@ from tmc.boomerang.services import (
     questions_send,
     recipients_parse,
 )
+from tmc.contacts.services import number_shown
 from tmc.identity.access import signed_in
 from tmc.identity.models import Permission, User
 
@@ -143,5 +148,62 @@ def results_export(request: HttpRequest, question_id: int) -> StreamingHttpRespo
         content_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="answers-{question.pk}.csv"'
+        },
+    )
+
+
+@signed_in
+@require_GET
+def inbox(request: HttpRequest) -> HttpResponse:
+    """Conversations, newest first: the user's own, or all for managers."""
+    user = _user(request)
+    everyone = request.GET.get("all") == "1" and user.is_manager
+    conversations = list(conversations_for(user, everyone=everyone)[:LIST_SIZE])
+    rows = [
+        (ticket, number_shown(ticket.message.recipient, user) if ticket.message else "")
+        for ticket in conversations
+    ]
+    return render(request, "boomerang/inbox.html", {"rows": rows, "everyone": everyone})
+
+
+def _conversation(user: User, ticket_id: int) -> Ticket:
+    """A ticket the user may read: their own, or any for managers."""
+    ticket = get_for_user_or_404(Ticket, user, pk=ticket_id, message__isnull=False)
+    assert ticket.message is not None
+    if ticket.message.created_by_id != user.pk and not user.is_manager:
+        raise Http404("No conversation matches the query.")
+    return ticket
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def conversation(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    user = _user(request)
+    ticket = _conversation(user, ticket_id)
+    form = ConversationReplyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            conversation_reply(
+                user=user,
+                ticket=ticket,
+                body=form.cleaned_data["body"],
+                request=request,
+            )
+        except ValidationError as exc:
+            for problems in exc.message_dict.values():
+                for problem in problems:
+                    form.add_error("body", problem)
+        else:
+            messages.success(request, "Your reply is on its way.")
+            return redirect("boomerang:conversation", ticket_id=ticket.pk)
+    assert ticket.message is not None
+    return render(
+        request,
+        "boomerang/conversation.html",
+        {
+            "ticket": ticket,
+            "entries": conversation_read(ticket=ticket),
+            "number": number_shown(ticket.message.recipient, user),
+            "form": form,
         },
     )

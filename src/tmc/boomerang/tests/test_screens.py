@@ -330,3 +330,76 @@ def test_the_author_is_warned_before_a_full_pool_closes_an_open_question(
     )
     assert reused.question is not None
     assert reused.question.title == "First"
+
+
+def _conversation_of(message: Message) -> Ticket:
+    return Ticket.objects.get(message=message)
+
+
+def test_a_conversation_threads_the_question_the_reply_and_a_reply_in_place(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    client = tenant_a.client_for(tenant_a.controller)
+    _ask(client, committed, recipients=PEOPLE[0])
+    question_message = Message.objects.get()
+    _reply_as_handset(client, question_message, "Sorry, I have a wedding")
+    ticket = _conversation_of(question_message)
+
+    inbox = client.get("/questions/inbox/").content.decode()
+    page = client.get(f"/questions/conversations/{ticket.pk}/").content.decode()
+    with committed(execute=True):
+        replied = client.post(
+            f"/questions/conversations/{ticket.pk}/", {"body": "No problem, thanks!"}
+        )
+    after = client.get("/questions/inbox/").content.decode()
+
+    assert 'data-testid="unread">1<' in inbox
+    assert page.index("Can you work Saturday?") < page.index("I have a wedding")
+    assert replied.status_code == 302
+    reply = Message.objects.order_by("pk").last()
+    assert reply is not None
+    assert (reply.body, reply.sender) == ("No problem, thanks!", POOL[0])
+    assert reply.recipient == "+447400111111"
+    assert 'data-testid="unread">0<' in after
+    # The ticket was answered (closed); replying reopened it as a thread, so
+    # their answer to the reply lands here too.
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.kind) == ("open", "conversation")
+    _reply_as_handset(client, reply, "cheers")
+    assert ticket.entries.count() == 4
+
+
+def test_a_user_sees_only_their_own_conversations_and_managers_everyones(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    _ask(tenant_a.client_for(tenant_a.controller), committed, recipients=PEOPLE[0])
+    ticket = _conversation_of(Message.objects.get())
+    user = tenant_a.client_for(tenant_a.user)
+    administrator = tenant_a.client_for(tenant_a.administrator)
+
+    assert user.get(f"/questions/conversations/{ticket.pk}/").status_code == 404
+    assert (
+        f"conversation-{ticket.pk}"
+        not in user.get("/questions/inbox/?all=1").content.decode()
+    )
+    assert (
+        f"conversation-{ticket.pk}"
+        not in administrator.get("/questions/inbox/").content.decode()
+    )
+    assert (
+        f"conversation-{ticket.pk}"
+        in administrator.get("/questions/inbox/?all=1").content.decode()
+    )
+
+
+def test_an_empty_reply_in_place_is_refused_next_to_the_field(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    client = tenant_a.client_for(tenant_a.controller)
+    _ask(client, committed, recipients=PEOPLE[0])
+    ticket = _conversation_of(Message.objects.get())
+
+    response = client.post(f"/questions/conversations/{ticket.pk}/", {"body": ""})
+
+    assert 'id="id_body_error"' in response.content.decode()
+    assert Message.objects.count() == 1
