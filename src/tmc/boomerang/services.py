@@ -477,6 +477,8 @@ def _follow_up(ticket: Ticket, question: Question, answer: Answer) -> None:
     """
     if ticket.followed_up_at is not None:
         return
+    if question.limit_count is None and not question.auto_replies:
+        return
     text = ""
     if question.limit_count is not None and answer.value == question.limit_value:
         Question.objects.select_for_update().filter(pk=question.pk).first()
