@@ -10,8 +10,13 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from tmc.boomerang.answers import Kind
-from tmc.boomerang.models import Ticket
-from tmc.boomerang.services import numbers_add, question_create, question_send
+from tmc.boomerang.models import KeywordRule, Ticket
+from tmc.boomerang.services import (
+    keyword_rule_create,
+    numbers_add,
+    question_create,
+    question_send,
+)
 from tmc.contacts.importing import import_prepare
 from tmc.contacts.models import Contact, Group
 from tmc.contacts.services import ContactDetails, contact_create, opt_out_add_by_user
@@ -107,6 +112,10 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         user=b.user, recipient="07400 999111", body=CANARIES[0], question=question
     )
     asked_ticket = Ticket.objects.get(message=asked)
+    (dedicated,) = numbers_add(numbers=["+447400900077"], organisation=b.organisation)
+    rule = keyword_rule_create(
+        user=b.controller, number=dedicated, keyword="CANARY", reply=CANARIES[0]
+    )
     template = message_template_create(
         user=b.user, name=CANARIES[9], body=f"{CANARIES[8]} {{first_name}}"
     )
@@ -115,6 +124,7 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         "boomerang:export": {"question_id": question.pk},
         "simulator:reply": {"message_id": asked.pk},
         "boomerang:conversation": {"ticket_id": asked_ticket.pk},
+        "boomerang:keyword_delete": {"rule_id": rule.pk},
         "contacts:edit": {"contact_id": contact.pk},
         "contacts:delete": {"contact_id": contact.pk},
         "contacts:group_edit": {"group_id": group.pk},
@@ -146,6 +156,7 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         "boomerang:export",
         "simulator:reply",
         "boomerang:conversation",
+        "boomerang:keyword_delete",
         "contacts:edit",
         "contacts:delete",
         "contacts:group_edit",
@@ -204,6 +215,7 @@ def test_each_role_gets_404_for_another_organisations_ids(
     assert not InboundMessage.objects.exists()
     assert Campaign.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert Contact.objects.filter(organisation=tenant_b.organisation).count() == 1
+    assert KeywordRule.objects.filter(organisation=tenant_b.organisation).exists()
     assert Group.objects.filter(organisation=tenant_b.organisation).count() == 1
     template = MessageTemplate.objects.get(organisation=tenant_b.organisation)
     assert (template.name, template.body) == (

@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from tmc.boomerang.answers import LANGUAGES
 from tmc.boomerang.answers import Kind as AnswerKind
-from tmc.boomerang.models import QUESTION_KINDS, Ticket
+from tmc.boomerang.models import QUESTION_KINDS, Ticket, VirtualNumber
 from tmc.boomerang.services import FollowUps
+from tmc.contacts.models import Group
+from tmc.identity.models import User
 
 LANGUAGE_LABELS = {"en": "English", "fr": "French", "es": "Spanish", "de": "German"}
 
@@ -175,3 +177,40 @@ class ConversationReplyForm(forms.Form):
     body = forms.CharField(
         label="Reply", strip=False, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+
+class KeywordRuleForm(forms.Form):
+    virtual_number = forms.ModelChoiceField(
+        label="Number", queryset=VirtualNumber.objects.none(), empty_label=None
+    )
+    keyword = forms.CharField(
+        label="Keyword", max_length=20, help_text="One word, e.g. INFO or JOIN."
+    )
+    reply = forms.CharField(
+        label="Reply",
+        required=False,
+        max_length=918,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    group = forms.ModelChoiceField(
+        label="Add the sender to",
+        queryset=Group.objects.none(),
+        required=False,
+        empty_label="No group",
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        numbers = self.fields["virtual_number"]
+        assert isinstance(numbers, forms.ModelChoiceField)
+        numbers.queryset = VirtualNumber.objects.active().filter(
+            organisation_id=user.organisation_id
+        )
+        groups = self.fields["group"]
+        assert isinstance(groups, forms.ModelChoiceField)
+        groups.queryset = Group.objects.for_user(user)
+
+    def has_numbers(self) -> bool:
+        numbers = self.fields["virtual_number"]
+        assert isinstance(numbers, forms.ModelChoiceField)
+        return numbers.queryset is not None and numbers.queryset.exists()

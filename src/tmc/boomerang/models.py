@@ -226,3 +226,36 @@ class ConversationEntry(OrganisationOwned):
     @property
     def is_ours(self) -> bool:
         return self.message_id is not None
+
+
+class KeywordRule(OrganisationOwned):
+    """What a text starting with a keyword to a dedicated number sets off."""
+
+    virtual_number = models.ForeignKey(
+        VirtualNumber, on_delete=models.CASCADE, related_name="keyword_rules"
+    )
+    keyword = models.CharField(max_length=20, help_text="Upper case, one word")
+    reply = models.CharField(max_length=918, blank=True)
+    group = models.ForeignKey(
+        "contacts.Group",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["keyword", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["virtual_number", "keyword"],
+                name="boomerang_one_rule_per_keyword",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.keyword

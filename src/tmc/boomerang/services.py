@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -21,12 +22,20 @@ from tmc.boomerang.answers import Kind as AnswerKind
 from tmc.boomerang.models import (
     Answer,
     ConversationEntry,
+    KeywordRule,
     PoolOptOut,
     Question,
     Ticket,
     VirtualNumber,
 )
-from tmc.contacts.services import number_shown, reply_keyword
+from tmc.contacts.models import Group
+from tmc.contacts.services import (
+    ContactDetails,
+    contact_create,
+    contact_find,
+    number_shown,
+    reply_keyword,
+)
 from tmc.identity.models import Permission, User
 from tmc.lib.phone import InvalidNumber, normalise_mobile
 from tmc.lib.spreadsheet import csv_cell
@@ -395,6 +404,18 @@ def reply_route(*, sender: str, recipient: str) -> ReplyRoute:
         .order_by("-created_at", "-id")
         .first()
     )
+    dedicated = (
+        VirtualNumber.objects.select_related("organisation")
+        .filter(number=recipient, organisation__isnull=False)
+        .first()
+    )
+    if dedicated is not None:
+        # A dedicated number's texts are its organisation's, history or not.
+        owner = dedicated.organisation
+        assert owner is not None
+        if last_sent is not None and last_sent.organisation_id != owner.pk:
+            last_sent = None
+        return ReplyRoute(owner, None, last_sent)
     if last_sent is not None:
         return ReplyRoute(last_sent.organisation, None, last_sent)
     return ReplyRoute(None, None, None)
@@ -886,3 +907,131 @@ def conversation_reply(
         )
         assert message is not None
     return message
+
+
+# --- keyword rules -------------------------------------------------------------------
+
+KEYWORD = re.compile(r"[A-Z0-9]{2,20}")
+
+
+def keyword_rule_create(
+    *,
+    user: User,
+    number: VirtualNumber,
+    keyword: str,
+    reply: str = "",
+    group: Group | None = None,
+    request: HttpRequest | None = None,
+) -> KeywordRule:
+    """A rule on one of the organisation's dedicated numbers."""
+    word = keyword.strip().upper()
+    errors: dict[str, str] = {}
+    if number.organisation_id != user.organisation_id or number.retired_at:
+        errors["virtual_number"] = "Choose one of your own numbers."
+    if not KEYWORD.fullmatch(word):
+        errors["keyword"] = "One word of 2 to 20 letters or digits."
+    elif reply_keyword(word):
+        errors["keyword"] = f"{word} is kept for opting out and in."
+    elif KeywordRule.objects.filter(virtual_number=number, keyword=word).exists():
+        errors["keyword"] = f"{word} already has a rule on this number."
+    if not reply.strip() and group is None:
+        errors["reply"] = "Give a reply, a group, or both."
+    if group is not None and group.organisation_id != user.organisation_id:
+        errors["group"] = "Choose one of your groups."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        rule = KeywordRule.objects.create(
+            organisation=user.organisation,
+            virtual_number=number,
+            keyword=word,
+            reply=reply.strip(),
+            group=group,
+            created_by=user,
+        )
+        event_record(
+            action="keyword_rule.created",
+            actor=user,
+            target=rule,
+            details={"keyword": word, "group": group.pk if group else None},
+            request=request,
+        )
+    return rule
+
+
+def keyword_rule_delete(
+    *, user: User, rule: KeywordRule, request: HttpRequest | None = None
+) -> None:
+    with transaction.atomic():
+        event_record(
+            action="keyword_rule.deleted",
+            actor=user,
+            target=rule,
+            details={"keyword": rule.keyword},
+            request=request,
+        )
+        rule.delete()
+
+
+def keyword_apply(
+    *, organisation: Organisation, recipient: str, sender: str, body: str
+) -> KeywordRule | None:
+    """Act on a rule whose keyword starts a text to a dedicated number.
+
+    Joining a group adds the sender to the address book if need be; the
+    reply comes from the number the keyword was sent to. A reply the rules
+    refuse (no credit, say) is logged and skipped; the text is still kept.
+    """
+    words = re.findall(r"[^\W_]+", body.upper())
+    if not words:
+        return None
+    rule = (
+        KeywordRule.objects.select_related("group", "created_by", "virtual_number")
+        .filter(
+            organisation=organisation,
+            virtual_number__number=recipient,
+            keyword=words[0],
+        )
+        .first()
+    )
+    if rule is None:
+        return None
+    if rule.group is not None:
+        _group_join(rule, sender)
+    if rule.reply:
+        try:
+            with transaction.atomic():
+                composed = message_compose(
+                    user=rule.created_by,
+                    recipient=sender,
+                    body=rule.reply,
+                    sender_from_pool=True,
+                )
+                message_create(
+                    user=rule.created_by,
+                    composed=replace(composed, sender=rule.virtual_number.number),
+                    details={"keyword_rule": rule.pk},
+                )
+        except ValidationError as exc:
+            logger.warning(
+                "keyword reply not sent rule_id=%s problem=%s",
+                rule.pk,
+                "; ".join(exc.messages)[:200],
+            )
+    logger.info("keyword rule applied rule_id=%s", rule.pk)
+    return rule
+
+
+def _group_join(rule: KeywordRule, sender: str) -> None:
+    assert rule.group is not None
+    with transaction.atomic():
+        contact = contact_find(rule.created_by, sender)
+        if contact is None:
+            contact = contact_create(
+                user=rule.created_by,
+                number=sender,
+                details=ContactDetails(),
+                group_ids=[rule.group.pk],
+            )
+        else:
+            contact.groups.add(rule.group)

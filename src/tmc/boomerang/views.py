@@ -10,16 +10,18 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tmc.accounts.scoping import get_for_user_or_404
 from tmc.boomerang.answers import Kind as AnswerKind
-from tmc.boomerang.forms import ConversationReplyForm, QuestionForm
-from tmc.boomerang.models import Question, Ticket
+from tmc.boomerang.forms import ConversationReplyForm, KeywordRuleForm, QuestionForm
+from tmc.boomerang.models import KeywordRule, Question, Ticket
 from tmc.boomerang.services import (
     conversation_read,
     conversation_reply,
     conversations_for,
+    keyword_rule_create,
+    keyword_rule_delete,
     pool_is_full_for,
     question_results,
     question_results_export,
@@ -28,7 +30,7 @@ from tmc.boomerang.services import (
     recipients_parse,
 )
 from tmc.contacts.services import number_shown
-from tmc.identity.access import signed_in
+from tmc.identity.access import control_area, signed_in
 from tmc.identity.models import Permission, User
 
 LIST_SIZE = 50
@@ -47,7 +49,7 @@ def _question(user: User, question_id: int) -> Question:
     return question
 
 
-def _add_errors(form: QuestionForm, error: ValidationError) -> None:
+def _add_errors(form: forms.Form, error: ValidationError) -> None:
     if not hasattr(error, "error_dict"):
         for problem in error.messages:
             form.add_error(None, problem)
@@ -207,3 +209,48 @@ def conversation(request: HttpRequest, ticket_id: int) -> HttpResponse:
             "form": form,
         },
     )
+
+
+@control_area()
+@require_http_methods(["GET", "POST"])
+def keyword_rules(request: HttpRequest) -> HttpResponse:
+    """Keywords on the organisation's dedicated numbers, and a form for more."""
+    user = _user(request)
+    form = KeywordRuleForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            rule = keyword_rule_create(
+                user=user,
+                number=form.cleaned_data["virtual_number"],
+                keyword=form.cleaned_data["keyword"],
+                reply=form.cleaned_data["reply"],
+                group=form.cleaned_data["group"],
+                request=request,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Texts starting {rule.keyword} now get the rule."
+            )
+            return redirect("boomerang:keywords")
+    rules = KeywordRule.objects.for_user(user).select_related("virtual_number", "group")
+    return render(
+        request,
+        "boomerang/keyword_rules.html",
+        {
+            "form": form,
+            "rules": rules,
+            "has_numbers": form.has_numbers(),
+        },
+    )
+
+
+@control_area()
+@require_POST
+def keyword_rule_remove(request: HttpRequest, rule_id: int) -> HttpResponse:
+    user = _user(request)
+    rule = get_for_user_or_404(KeywordRule, user, pk=rule_id)
+    keyword_rule_delete(user=user, rule=rule, request=request)
+    messages.success(request, f"The rule for {rule.keyword} is gone.")
+    return redirect("boomerang:keywords")

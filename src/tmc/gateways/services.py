@@ -9,7 +9,12 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from tmc.boomerang.services import answer_record, pool_keyword_apply, reply_route
+from tmc.boomerang.services import (
+    answer_record,
+    keyword_apply,
+    pool_keyword_apply,
+    reply_route,
+)
 from tmc.contacts.services import reply_keyword_apply
 from tmc.gateways.base import DeliveryState
 from tmc.lib.phone import mask_number
@@ -89,7 +94,16 @@ def inbound_receive(
     # STOP and START change the opt-out list before anything else, so no
     # send that follows can reach a number that has just opted out.
     if route.organisation is not None:
-        reply_keyword_apply(organisation=route.organisation, sender=sender, body=body)
+        keyword = reply_keyword_apply(
+            organisation=route.organisation, sender=sender, body=body
+        )
+        if keyword is None and route.ticket is None:
+            keyword_apply(
+                organisation=route.organisation,
+                recipient=recipient,
+                sender=sender,
+                body=body,
+            )
     else:
         pool_keyword_apply(sender=sender, body=body)
     inbound = InboundMessage(
