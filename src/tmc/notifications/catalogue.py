@@ -28,6 +28,7 @@ class Channel(models.TextChoices):
     IN_APP = "in_app", "In TMC"
     EMAIL = "email", "Email"
     DESKTOP = "desktop", "Desktop pop-up"
+    DIGEST = "digest", "Hourly email digest"
 
 
 @dataclass(frozen=True)

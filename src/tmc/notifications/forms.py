@@ -7,7 +7,7 @@ from django import forms
 from tmc.notifications.catalogue import Channel
 from tmc.notifications.services import PreferenceRow
 
-CHANNELS = (Channel.IN_APP, Channel.EMAIL, Channel.DESKTOP)
+CHANNELS = (Channel.IN_APP, Channel.EMAIL, Channel.DESKTOP, Channel.DIGEST)
 
 
 def field_name(kind: str, channel: Channel) -> str:
@@ -23,7 +23,7 @@ class PreferencesForm(forms.Form):
         for row in rows:
             kind = row.notice.kind.value
             for channel in CHANNELS:
-                locked = channel in row.locked
+                locked = channel in row.locked or channel in row.unavailable
                 self.fields[field_name(kind, channel)] = forms.BooleanField(
                     required=False,
                     initial=channel in row.channels,

@@ -44,6 +44,8 @@ class Preference(models.Model):
     in_app = models.BooleanField(default=True)
     email = models.BooleanField(default=True)
     desktop = models.BooleanField(default=False)
+    # Emails gathered into one each hour instead of one each.
+    email_digest = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -71,3 +73,23 @@ class LowCreditAlert(models.Model):
 
     def __str__(self) -> str:
         return f"low-credit alert at {self.threshold} for {self.organisation_id}"
+
+
+class DigestItem(models.Model):
+    """A notice waiting for its recipient's next hourly digest email."""
+
+    recipient = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="digest_items"
+    )
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    link = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["sent_at", "recipient"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} digest item for user {self.recipient_id}"

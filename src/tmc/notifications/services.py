@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -32,7 +33,12 @@ from tmc.notifications.catalogue import (
     Kind,
     NoticeType,
 )
-from tmc.notifications.models import LowCreditAlert, Notification, Preference
+from tmc.notifications.models import (
+    DigestItem,
+    LowCreditAlert,
+    Notification,
+    Preference,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +92,16 @@ def channels_allowed(notice: NoticeType, chosen: Preference | None) -> set[Chann
                 (Channel.IN_APP, chosen.in_app),
                 (Channel.EMAIL, chosen.email),
                 (Channel.DESKTOP, chosen.desktop),
+                (Channel.DIGEST, chosen.email_digest),
             )
             if on
         }
     if notice.security:
+        # Security notices go out at once: never held for a digest.
         wanted |= LOCKED_ON
+        wanted.discard(Channel.DIGEST)
+    elif Channel.DIGEST in wanted:
+        wanted.discard(Channel.EMAIL)
     return wanted
 
 
@@ -102,6 +113,11 @@ class PreferenceRow:
     @property
     def locked(self) -> frozenset[Channel]:
         return LOCKED_ON if self.notice.security else frozenset()
+
+    @property
+    def unavailable(self) -> frozenset[Channel]:
+        """Channels this kind cannot use: security notices are never held."""
+        return frozenset({Channel.DIGEST}) if self.notice.security else frozenset()
 
 
 def preferences_for(user: User) -> list[PreferenceRow]:
@@ -126,6 +142,8 @@ def preferences_save(*, user: User, wanted: dict[str, set[Channel]]) -> None:
                     "in_app": Channel.IN_APP in channels,
                     "email": Channel.EMAIL in channels,
                     "desktop": Channel.DESKTOP in channels,
+                    "email_digest": Channel.DIGEST in channels
+                    and Channel.DIGEST not in row.unavailable,
                 },
             )
             if channels != row.channels:
@@ -164,6 +182,7 @@ def notify(
         for p in Preference.objects.filter(user_id__in=list(people), kind=kind.value)
     }
     notices: list[Notification] = []
+    held: list[DigestItem] = []
     emailed = 0
     for user in people.values():
         wanted = channels_allowed(notice, chosen.get(user.pk))
@@ -189,7 +208,17 @@ def notify(
                 user.email, template or kind.value, full_context, subject
             )
             emailed += 1
+        elif Channel.DIGEST in wanted and user.email:
+            held.append(
+                DigestItem(
+                    recipient=user,
+                    kind=kind.value,
+                    title=subject.removeprefix(SUBJECT_PREFIX)[:200],
+                    link=_absolute(link),
+                )
+            )
     Notification.objects.bulk_create(notices)
+    DigestItem.objects.bulk_create(held)
     logger.info(
         "notification %s: %s in-app, %s emails", kind.value, len(notices), emailed
     )
@@ -313,3 +342,40 @@ def low_credit_threshold_set(
             details={"threshold": {"before": before, "after": threshold}},
         )
         low_credit_check(organisation)
+
+
+# --- digests -------------------------------------------------------------------------
+
+
+def digests_send(*, now: datetime | None = None) -> int:
+    """Email each person their held notices in one message; return how many.
+
+    Items are claimed with a conditional UPDATE before the email is queued,
+    so two workers running the digest at once never send an item twice.
+    """
+    moment = now or timezone.now()
+    people = (
+        DigestItem.objects.filter(sent_at__isnull=True)
+        .values_list("recipient_id", flat=True)
+        .distinct()
+    )
+    sent = 0
+    for user in User.objects.filter(pk__in=list(people), is_active=True):
+        with transaction.atomic():
+            pending = list(
+                DigestItem.objects.filter(recipient=user, sent_at__isnull=True)
+            )
+            claimed = DigestItem.objects.filter(
+                pk__in=[item.pk for item in pending], sent_at__isnull=True
+            ).update(sent_at=moment)
+            if claimed != len(pending) or not pending:
+                continue
+            context = {"recipient": user, "items": pending}
+            subject = render_to_string(
+                "notifications/digest_subject.txt", context
+            ).strip()
+            _email_render_and_queue(user.email, "digest", context, subject)
+            sent += 1
+    if sent:
+        logger.info("digests sent count=%s", sent)
+    return sent
