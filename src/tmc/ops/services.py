@@ -12,6 +12,8 @@ from django.db import transaction
 
 from tmc.accounts.models import Organisation, Package
 from tmc.accounts.services import account_create
+from tmc.boomerang.models import VirtualNumber
+from tmc.boomerang.services import numbers_add
 from tmc.identity.models import User
 from tmc.messaging.models import SenderId
 
@@ -20,6 +22,8 @@ logger = logging.getLogger(__name__)
 DEMO_ORGANISATION = "Demo Ltd"
 DEMO_USERNAME = "demo"
 DEMO_SENDER = "TMCDemo"
+# The demo's shared reply numbers; only the simulator ever carries them.
+DEMO_POOL = ("+447400900001", "+447400900002", "+447400900003")
 # A file name, not a password.
 DEMO_PASSWORD_FILE = "demo-password"  # noqa: S105  # nosec B105
 DEMO_PACKAGES = [("Trial", 50), ("Business 1000", 1000), ("Business 10000", 10000)]
@@ -73,5 +77,8 @@ def demo_seed(*, home: Path) -> DemoLogin:
             is_approved=True,
             is_default=True,
         )
+        # Reply numbers for questions, so Boomerang works from the start.
+        if not VirtualNumber.objects.exists():
+            numbers_add(numbers=list(DEMO_POOL))
     logger.info("demo organisation seeded id=%s", organisation.pk)
     return DemoLogin(DEMO_USERNAME, password, organisation)
