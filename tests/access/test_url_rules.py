@@ -258,6 +258,7 @@ def test_client_users_never_reach_staff_pages(
         "user_id": tenant_a.user.pk,
         "message_id": 1,
         "member_id": 1,
+        "number_id": 1,
     }
 
     for route, name in STAFF_PATTERNS:

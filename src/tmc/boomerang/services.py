@@ -62,9 +62,16 @@ class PoolEmpty(ValidationError):
 
 
 def numbers_add(
-    *, numbers: list[str], organisation: Organisation | None = None
+    *,
+    numbers: list[str],
+    organisation: Organisation | None = None,
+    actor_label: str = "system:command line",
+    request: HttpRequest | None = None,
 ) -> list[VirtualNumber]:
-    """Add numbers to the end of the shared pool, or dedicate them."""
+    """Add numbers to the end of the shared pool, or dedicate them.
+
+    ``actor_label`` names who did it in the activity log ("staff:jsmith").
+    """
     normalised = []
     for raw in numbers:
         try:
@@ -94,8 +101,9 @@ def numbers_add(
         event_record(
             action="numbers.added",
             organisation=organisation,
-            actor_kind=ActorKind.SYSTEM,
+            actor_label=actor_label,
             details={"count": len(added), "dedicated": organisation is not None},
+            request=request,
         )
     logger.info(
         "virtual numbers added count=%s organisation_id=%s",
@@ -105,7 +113,12 @@ def numbers_add(
     return added
 
 
-def number_retire(*, number: str) -> VirtualNumber:
+def number_retire(
+    *,
+    number: str,
+    actor_label: str = "system:command line",
+    request: HttpRequest | None = None,
+) -> VirtualNumber:
     """Take a number out of its pool; its open tickets stay until they close."""
     with transaction.atomic():
         found = VirtualNumber.objects.active().filter(number=number).first()
@@ -116,8 +129,9 @@ def number_retire(*, number: str) -> VirtualNumber:
         event_record(
             action="numbers.retired",
             organisation=found.organisation,
-            actor_kind=ActorKind.SYSTEM,
+            actor_label=actor_label,
             target=found,
+            request=request,
         )
     return found
 

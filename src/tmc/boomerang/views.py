@@ -17,6 +17,7 @@ from tmc.boomerang.answers import Kind as AnswerKind
 from tmc.boomerang.forms import ConversationReplyForm, KeywordRuleForm, QuestionForm
 from tmc.boomerang.models import KeywordRule, Question, Ticket
 from tmc.boomerang.services import (
+    RecipientRow,
     conversation_read,
     conversation_reply,
     conversations_for,
@@ -47,6 +48,21 @@ def _question(user: User, question_id: int) -> Question:
     if question is None:
         raise Http404("No question matches the query.")
     return question
+
+
+ATTENTION = "attention"
+UNANSWERED = "unanswered"
+
+
+def _row_matches(row: RecipientRow, shown: str) -> bool:
+    """Whether a person's row passes the results page's answer filter."""
+    if not shown:
+        return True
+    if shown == ATTENTION:
+        return row.needs_attention
+    if shown == UNANSWERED:
+        return row.answered_at is None
+    return row.value == shown and not row.needs_attention
 
 
 def _add_errors(form: forms.Form, error: ValidationError) -> None:
@@ -120,8 +136,17 @@ def results(request: HttpRequest, question_id: int) -> HttpResponse:
     """The live results; the page's poll gets only the results panel."""
     user = _user(request)
     question = _question(user, question_id)
+    results = question_results(question, viewer=user)
+    shown = request.GET.get("answer", "")
+    choices = [(count.value, count.label) for count in results.counts]
+    choices += [(ATTENTION, "Needs a person to read"), (UNANSWERED, "Not answered")]
+    if shown not in {value for value, _ in choices}:
+        shown = ""
     context: dict[str, Any] = {
-        "results": question_results(question, viewer=user),
+        "results": results,
+        "rows": [row for row in results.rows if _row_matches(row, shown)],
+        "answer_choices": choices,
+        "shown": shown,
         "can_export": user.has_permission(Permission.EXPORT),
     }
     template = (

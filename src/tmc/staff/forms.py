@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from tmc.accounts.models import Package
+from tmc.accounts.models import Organisation, Package
 from tmc.staff.levels import Level
 
 
@@ -80,3 +80,22 @@ class StaffLevelForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+
+
+class VirtualNumbersForm(forms.Form):
+    numbers = forms.CharField(
+        label="Numbers",
+        help_text="Mobile numbers in E.164, one a line.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    organisation = forms.ModelChoiceField(
+        label="Pool",
+        queryset=Organisation.objects.order_by("name"),
+        required=False,
+        empty_label="Shared pool",
+        help_text="Or dedicate them to one organisation.",
+    )
+
+    def clean_numbers(self) -> list[str]:
+        text: str = self.cleaned_data["numbers"]
+        return [line.strip() for line in text.splitlines() if line.strip()]

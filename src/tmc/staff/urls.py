@@ -29,6 +29,13 @@ urlpatterns = [
         views.message_number,
         name="message_number",
     ),
+    path("numbers/", views.numbers, name="numbers"),
+    path(
+        "numbers/<int:number_id>/retire/",
+        views.number_retire_view,
+        name="number_retire",
+    ),
+    path("unmatched/", views.unmatched, name="unmatched"),
     path("members/", views.members, name="members"),
     path("members/<int:member_id>/level/", views.member_level, name="member_level"),
     path("members/<int:member_id>/unlock/", views.member_unlock, name="member_unlock"),

@@ -9,13 +9,15 @@ from django.db.models import Count, Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tmc.accounts.models import Organisation
+from tmc.boomerang.models import Ticket, VirtualNumber
+from tmc.boomerang.services import number_retire, numbers_add
 from tmc.identity.models import User
 from tmc.identity.policy import platform_policy
-from tmc.lib.phone import format_international
-from tmc.messaging.models import Message
+from tmc.lib.phone import format_international, mask_number
+from tmc.messaging.models import InboundMessage, Message
 from tmc.staff.access import (
     clear_cookie,
     current,
@@ -34,6 +36,7 @@ from tmc.staff.forms import (
     StaffNewSecondPasswordForm,
     StaffPasswordForm,
     StaffSecondPasswordForm,
+    VirtualNumbersForm,
 )
 from tmc.staff.levels import MINIMUM_LEVEL, Capability, Level, may
 from tmc.staff.models import StaffAccess, StaffMember
@@ -456,3 +459,75 @@ def levels(request: HttpRequest) -> HttpResponse:
 def keepalive(request: HttpRequest) -> HttpResponse:
     """The idle warning's "stay logged in" for staff pages."""
     return HttpResponse(status=204)
+
+
+# --- reply numbers and unmatched replies ------------------------------------------
+
+
+@staff_view(Capability.MANAGE_GATEWAYS)
+@require_http_methods(["GET", "POST"])
+def numbers(request: HttpRequest) -> HttpResponse:
+    """The virtual number pools: add to one, retire from one."""
+    actor = member_of(request)
+    form = VirtualNumbersForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            added = numbers_add(
+                numbers=form.cleaned_data["numbers"],
+                organisation=form.cleaned_data["organisation"],
+                actor_label=f"staff:{actor.label}",
+                request=request,
+            )
+        except ValidationError as exc:
+            _errors(form, exc)
+        else:
+            messages.success(request, f"{len(added)} number(s) added.")
+            return redirect("staff:numbers")
+    pool = (
+        VirtualNumber.objects.select_related("organisation")
+        .annotate(
+            open_tickets=Count("tickets", filter=Q(tickets__status=Ticket.Status.OPEN))
+        )
+        .order_by("organisation_id", "position", "id")
+    )
+    return _render(request, "numbers.html", {"form": form, "pool": pool})
+
+
+@staff_view(Capability.MANAGE_GATEWAYS)
+@require_POST
+def number_retire_view(request: HttpRequest, number_id: int) -> HttpResponse:
+    actor = member_of(request)
+    found = VirtualNumber.objects.filter(pk=number_id).first()
+    if found is None:
+        raise Http404("No such number.")
+    try:
+        number_retire(
+            number=found.number, actor_label=f"staff:{actor.label}", request=request
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{found.number} is retired.")
+    return redirect("staff:numbers")
+
+
+@staff_view(Capability.FIND_ORGANISATIONS)
+@require_GET
+def unmatched(request: HttpRequest) -> HttpResponse:
+    """Texts that answered no conversation, kept rather than lost.
+
+    The sender's number shows in full only to staff who may see numbers.
+    """
+    member = member_of(request)
+    full = may(member.level, Capability.VIEW_FULL_NUMBERS)
+    received = InboundMessage.objects.filter(organisation__isnull=True)[:100]
+    rows = [
+        (
+            inbound,
+            format_international(inbound.sender)
+            if full
+            else mask_number(inbound.sender),
+        )
+        for inbound in received
+    ]
+    return _render(request, "unmatched.html", {"rows": rows})

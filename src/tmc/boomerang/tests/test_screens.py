@@ -403,3 +403,26 @@ def test_an_empty_reply_in_place_is_refused_next_to_the_field(
 
     assert 'id="id_body_error"' in response.content.decode()
     assert Message.objects.count() == 1
+
+
+def test_the_results_filter_by_answer_and_keep_the_filter_while_polling(
+    tenant_a: Tenant, committed: Any
+) -> None:
+    client = tenant_a.client_for(tenant_a.controller)
+    question = _ask(client, committed)
+    sent = list(Message.objects.order_by("pk"))
+    _reply_as_handset(client, sent[0], "yes")
+    _reply_as_handset(client, sent[1], "hmm")
+
+    only_yes = client.get(f"/questions/{question.pk}/?answer=yes").content.decode()
+    unread = client.get(f"/questions/{question.pk}/?answer=attention").content.decode()
+    silent = client.get(f"/questions/{question.pk}/?answer=unanswered").content.decode()
+    unknown = client.get(f"/questions/{question.pk}/?answer=bogus").content.decode()
+
+    assert "+44 7400 111111" in only_yes
+    assert "+44 7400 222222" not in only_yes
+    assert "+44 7400 222222" in unread
+    assert "+44 7400 333333" in silent
+    assert "+44 7400 111111" not in silent
+    assert all(number in unknown for number in ("111111", "222222", "333333"))
+    assert f"/questions/{question.pk}/?answer=unanswered" in silent

@@ -637,3 +637,66 @@ def test_make_staff_fixture_members_can_log_in(db: None) -> None:
     member = make_staff(1)
 
     assert staff_client_for(member).get(reverse("staff:home")).status_code == 200
+
+
+def test_reply_numbers_are_managed_from_level_three(
+    staff: dict[int, Any], tenant_a: Tenant
+) -> None:
+    from tmc.boomerang.models import VirtualNumber
+
+    for level in (1, 2):
+        client = staff_client_for(staff[level])
+        assert client.get(reverse("staff:numbers")).status_code == 403
+        refused = client.post(reverse("staff:numbers"), {"numbers": "+447400900001"})
+        assert refused.status_code == 403
+    assert not VirtualNumber.objects.exists()
+
+    client = staff_client_for(staff[3])
+    added = client.post(
+        reverse("staff:numbers"),
+        {"numbers": "+447400900001\n+447400900002", "organisation": ""},
+    )
+    dedicated = client.post(
+        reverse("staff:numbers"),
+        {"numbers": "+447400900009", "organisation": tenant_a.organisation.pk},
+    )
+    shared = VirtualNumber.objects.get(number="+447400900002")
+    retired = client.post(reverse("staff:number_retire", args=[shared.pk]))
+    bad = client.post(reverse("staff:numbers"), {"numbers": "not a number"})
+
+    assert (added.status_code, dedicated.status_code, retired.status_code) == (
+        302,
+        302,
+        302,
+    )
+    assert VirtualNumber.objects.get(number="+447400900009").organisation == (
+        tenant_a.organisation
+    )
+    shared.refresh_from_db()
+    assert shared.retired_at is not None
+    assert 'id="id_numbers_error"' in bad.content.decode()
+    assert VirtualNumber.objects.count() == 3
+    event = Event.objects.filter(action="numbers.added").first()
+    assert event is not None
+    assert event.actor_label == f"staff:{staff[3].label}"
+
+
+def test_unmatched_replies_show_numbers_in_full_only_from_level_three(
+    staff: dict[int, Any], db: None
+) -> None:
+    from tmc.gateways.services import inbound_receive
+
+    inbound_receive(
+        gateway="simulator",
+        sender="+447400123456",
+        recipient="+447400900001",
+        body="Who is this?",
+    )
+
+    low = staff_client_for(staff[1]).get(reverse("staff:unmatched")).content.decode()
+    high = staff_client_for(staff[3]).get(reverse("staff:unmatched")).content.decode()
+
+    assert "Who is this?" in low
+    assert "+44 7400 123456" not in low
+    assert "+44 7400 1•••56" in low
+    assert "+44 7400 123456" in high
