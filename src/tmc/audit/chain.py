@@ -38,7 +38,10 @@ HASHED_FIELDS = (
 )
 
 
-def canonical_time(moment: datetime) -> str:
+def canonical_time(moment: datetime | str) -> str:
+    """UTC to the microsecond; a string is taken as already canonical."""
+    if isinstance(moment, str):
+        return moment
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 

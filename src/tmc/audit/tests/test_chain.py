@@ -386,3 +386,16 @@ def test_concurrent_appends_to_one_chain_never_fork_it() -> None:
     head = ChainHead.objects.get(chain=_chain(tenant))
     assert Event.objects.filter(chain=head.chain).count() == head.last_sequence
     assert chains_verify().ok
+
+
+def test_an_event_written_on_a_whole_second_still_verifies(
+    tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Times without a fraction are stored without one; the hash must agree."""
+    whole = timezone.now().replace(microsecond=0)
+    monkeypatch.setattr("tmc.audit.services.timezone.now", lambda: whole)
+
+    event_record(action="test.whole_second", organisation=tenant_a.organisation)
+
+    assert Event.objects.get(action="test.whole_second").created_at == whole
+    assert chains_verify().ok
