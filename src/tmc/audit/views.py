@@ -1,11 +1,7 @@
 from __future__ import annotations
 
-import csv
-from typing import Any
-
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from tmc.audit.forms import ActivityFilterForm
@@ -14,6 +10,7 @@ from tmc.audit.services import (
     events_for_organisation,
     login_history,
 )
+from tmc.downloads import csv_download
 from tmc.identity.access import control_area, signed_in
 from tmc.identity.models import Permission, User
 
@@ -43,26 +40,13 @@ def activity(request: HttpRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    """A file-like object whose ``write`` returns the line, for streaming."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 @control_area(permission=Permission.VIEW_REPORTS)
 @require_GET
 def activity_csv(request: HttpRequest) -> StreamingHttpResponse:
     user = _user(request)
     form = ActivityFilterForm(request.GET or None)
     rows = activity_export(user=user, wanted=form.event_filter(), request=request)
-    writer: Any = csv.writer(_Echo())
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return StreamingHttpResponse(
-        (writer.writerow(row) for row in rows),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="activity-{stamp}.csv"'},
-    )
+    return csv_download(rows, name="activity")
 
 
 @signed_in

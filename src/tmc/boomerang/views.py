@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django import forms
@@ -31,6 +30,7 @@ from tmc.boomerang.services import (
     recipients_parse,
 )
 from tmc.contacts.services import number_shown
+from tmc.downloads import csv_download
 from tmc.identity.access import control_area, signed_in
 from tmc.identity.models import Permission, User
 
@@ -157,11 +157,6 @@ def results(request: HttpRequest, question_id: int) -> HttpResponse:
     return render(request, template, context)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @signed_in
 @require_GET
 def results_export(request: HttpRequest, question_id: int) -> StreamingHttpResponse:
@@ -169,14 +164,7 @@ def results_export(request: HttpRequest, question_id: int) -> StreamingHttpRespo
     user = _user(request)
     question = _question(user, question_id)
     rows = question_results_export(question, viewer=user, request=request)
-    writer: Any = csv.writer(_Echo())
-    return StreamingHttpResponse(
-        (writer.writerow(row) for row in rows),
-        content_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="answers-{question.pk}.csv"'
-        },
-    )
+    return csv_download(rows, name=f"answers-{question.pk}")
 
 
 @signed_in

@@ -7,7 +7,6 @@ the edit form, which never carries the number as a value.
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import messages
@@ -16,7 +15,6 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tmc.accounts.scoping import get_for_user_or_404
@@ -44,6 +42,7 @@ from tmc.contacts.services import (
     number_shown,
     opt_out_add_by_user,
 )
+from tmc.downloads import csv_download
 from tmc.identity.access import signed_in
 from tmc.identity.models import Permission, User
 from tmc.lib.phone import InvalidNumber
@@ -349,13 +348,6 @@ def import_progress(request: HttpRequest, job_id: int) -> HttpResponse:
 # --- export --------------------------------------------------------------------
 
 
-class _Echo:
-    """A file-like object whose ``write`` returns the line, for streaming."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 @signed_in
 @require_GET
 def export(request: HttpRequest) -> StreamingHttpResponse:
@@ -370,13 +362,7 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
     # Raises PermissionDenied (403) for users without the export permission.
     rows = contacts_export(user=user, group=group, request=request)
 
-    writer: Any = csv.writer(_Echo())
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return StreamingHttpResponse(
-        (writer.writerow(row) for row in rows),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="contacts-{stamp}.csv"'},
-    )
+    return csv_download(rows, name="contacts")
 
 
 # --- opt-outs ------------------------------------------------------------------
