@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 
 from tmc.boomerang.answers import Kind
 from tmc.boomerang.models import KeywordRule, Ticket
@@ -23,7 +25,14 @@ from tmc.contacts.services import ContactDetails, contact_create, opt_out_add_by
 from tmc.identity.access import ACCESS_ATTRIBUTE
 from tmc.identity.models import RememberedDevice, User, UserSession
 from tmc.messaging.campaigns import campaign_send
-from tmc.messaging.models import Campaign, InboundMessage, Message, MessageTemplate
+from tmc.messaging.models import (
+    Campaign,
+    InboundMessage,
+    Message,
+    MessageTemplate,
+    Schedule,
+)
+from tmc.messaging.scheduling import When, schedule_create
 from tmc.messaging.services import message_send, message_template_create
 from tmc.notifications.models import Notification
 from tmc.testing import Tenant, signed_in_client
@@ -119,7 +128,19 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
     template = message_template_create(
         user=b.user, name=CANARIES[9], body=f"{CANARIES[8]} {{first_name}}"
     )
+    schedule = schedule_create(
+        user=b.user,
+        when=When(
+            repeat=Schedule.Repeat.ONCE,
+            run_at=timezone.now() + timedelta(days=1),
+        ),
+        numbers_text="07400 999111",
+        body=CANARIES[0],
+    )
     return {
+        "messaging:schedule": {"schedule_id": schedule.pk},
+        "messaging:schedule_edit": {"schedule_id": schedule.pk},
+        "messaging:schedule_cancel": {"schedule_id": schedule.pk},
         "boomerang:results": {"question_id": question.pk},
         "boomerang:export": {"question_id": question.pk},
         "simulator:reply": {"message_id": asked.pk},
@@ -167,6 +188,9 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         "messaging:template_edit",
         "messaging:template_delete",
         "messaging:campaign",
+        "messaging:schedule",
+        "messaging:schedule_edit",
+        "messaging:schedule_cancel",
         "identity:user_edit",
         "identity:user_unlock",
         "identity:user_device_revoke",
@@ -213,6 +237,7 @@ def test_each_role_gets_404_for_another_organisations_ids(
     # And nothing changed on B's side.
     assert Message.objects.filter(organisation=tenant_b.organisation).count() == 3
     assert not InboundMessage.objects.exists()
+    assert Schedule.objects.get().status == Schedule.Status.SCHEDULED
     assert Campaign.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert Contact.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert KeywordRule.objects.filter(organisation=tenant_b.organisation).exists()

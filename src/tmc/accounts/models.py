@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Self, TypeVar
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Coalesce
+
+from tmc.lib.recurrence import QuietHours
 
 if TYPE_CHECKING:
     from tmc.identity.models import User
@@ -25,6 +30,10 @@ class Package(models.Model):
         return self.name
 
 
+def _default_time_zone() -> str:
+    return str(settings.TIME_ZONE or "Europe/London")
+
+
 class Organisation(models.Model):
     """A client account: the tenant every piece of client data belongs to."""
 
@@ -39,19 +48,47 @@ class Organisation(models.Model):
         default="GB",
         help_text="Region used for numbers written without a country code.",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        default=_default_time_zone,
+        help_text="IANA name, e.g. Europe/London: scheduled sends follow its clock.",
+    )
+    # Local times; a start later than the end spans midnight. Both or neither.
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
+                condition=models.Q(quiet_start__isnull=True, quiet_end__isnull=True)
+                | models.Q(quiet_start__isnull=False, quiet_end__isnull=False),
+                name="organisation_quiet_hours_both_or_neither",
+            ),
+            models.CheckConstraint(
                 condition=models.Q(credit_balance__gte=0),
                 name="organisation_credit_balance_not_negative",
-            )
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def quiet_hours(self) -> QuietHours | None:
+        if self.quiet_start is None or self.quiet_end is None:
+            return None
+        return QuietHours(self.quiet_start, self.quiet_end)
+
+    def quiet_release(self, at: datetime) -> datetime | None:
+        """When a send wanted at ``at`` may go, if in quiet hours; else None."""
+        quiet = self.quiet_hours
+        return quiet.release(at, self.zone) if quiet is not None else None
 
 
 class CreditLedgerEntry(models.Model):

@@ -14,6 +14,7 @@ class MessagingConfig(AppConfig):
             InboundMessage,
             Message,
             MessageTemplate,
+            Schedule,
         )
 
         # The same contexts the models seal and open these columns with.
@@ -48,4 +49,14 @@ class MessagingConfig(AppConfig):
             Campaign,
             "body_sealed",
             context=lambda row: field_context(Campaign.TABLE, "body", row.uid),
+        )
+        sealed_column_register(
+            Schedule,
+            "numbers_sealed",
+            context=lambda row: field_context(Schedule.TABLE, "numbers", row.uid),
+        )
+        sealed_column_register(
+            Schedule,
+            "body_sealed",
+            context=lambda row: field_context(Schedule.TABLE, "body", row.uid),
         )

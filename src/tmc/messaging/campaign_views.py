@@ -13,7 +13,7 @@ from tmc.accounts.scoping import get_for_user_or_404
 from tmc.identity.access import signed_in
 from tmc.identity.models import Permission, User
 from tmc.lib.segments import count_segments
-from tmc.messaging.campaign_forms import CampaignForm
+from tmc.messaging.campaign_forms import CampaignForm, WhenForm
 from tmc.messaging.campaigns import (
     CampaignPreview,
     campaign_preview,
@@ -21,6 +21,8 @@ from tmc.messaging.campaigns import (
     campaign_send,
 )
 from tmc.messaging.models import Campaign, Message
+from tmc.messaging.schedule_views import errors_to_forms
+from tmc.messaging.scheduling import schedule_create
 
 CAMPAIGNS_PAGE_SIZE = 50
 # Removed numbers listed per reason; the counts are always complete.
@@ -35,14 +37,40 @@ def _user(request: HttpRequest) -> User:
 @signed_in
 @require_http_methods(["GET", "POST"])
 def bulk(request: HttpRequest) -> HttpResponse:
-    """Send to many: "Preview" shows who gets it and the cost, "Send" sends."""
+    """Send to many: "Preview" shows who gets it and the cost, "Send" sends.
+
+    With a time chosen, "Send" schedules it instead (``scheduling``).
+    """
     user = _user(request)
     if not user.has_permission(Permission.SEND_BULK):
         raise PermissionDenied("Your permissions do not include sending to many.")
     form = CampaignForm(request.POST or None, user=user)
+    when_form = WhenForm(request.POST or None, zone=user.organisation.zone)
     preview: CampaignPreview | None = None
 
-    if request.method == "POST" and form.is_valid():
+    valid = [f.is_valid() for f in (form, when_form)]
+    if (
+        request.method == "POST"
+        and all(valid)
+        and "send" in request.POST
+        and not when_form.is_now
+    ):
+        try:
+            schedule = schedule_create(
+                user=user,
+                when=when_form.when(),
+                numbers_text=form.cleaned_data["numbers"],
+                group_ids=form.cleaned_data["groups"],
+                body=form.cleaned_data["body"],
+                sender=form.cleaned_data["sender"],
+                request=request,
+            )
+        except ValidationError as exc:
+            errors_to_forms(exc, form, when_form)
+        else:
+            flash.success(request, "Scheduled: see when it runs below.")
+            return redirect("messaging:schedule", schedule_id=schedule.pk)
+    elif request.method == "POST" and all(valid):
         choice = {
             "user": user,
             "numbers_text": form.cleaned_data["numbers"],
@@ -71,6 +99,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
     body = form.data.get("body", "") if form.is_bound else ""
     context = {
         "form": form,
+        "when_form": when_form,
         "preview": preview,
         "segments": count_segments(str(body)),
         "shown": REMOVED_SHOWN,

@@ -22,6 +22,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -88,6 +89,10 @@ class CampaignPreview:
     body: str
     segments: SegmentCount
     balance: int
+    # Set when sent now would fall in the organisation's quiet hours: the
+    # campaign is then held until this instant.
+    hold_until: datetime | None = None
+    quiet_hours: str = ""
 
     @property
     def recipient_count(self) -> int:
@@ -288,14 +293,20 @@ def campaign_preview(
         raise ValidationError(errors)
     assert sender_id is not None
 
-    user.organisation.refresh_from_db(fields=["credit_balance"])
+    organisation = user.organisation
+    organisation.refresh_from_db(
+        fields=["credit_balance", "time_zone", "quiet_start", "quiet_end"]
+    )
+    quiet = organisation.quiet_hours
     preview = CampaignPreview(
         recipients=tuple(kept),
         removed=tuple(removed),
         sender=sender_id.value,
         body=body,
         segments=segments,
-        balance=user.organisation.credit_balance,
+        balance=organisation.credit_balance,
+        hold_until=organisation.quiet_release(timezone.now()),
+        quiet_hours=quiet.describe() if quiet else "",
     )
     if preview.credits > preview.balance:
         short = InsufficientCredit(needed=preview.credits, available=preview.balance)
@@ -422,6 +433,7 @@ def campaign_send(
             duplicate_count=len(preview.duplicates),
             opted_out_count=len(preview.opted_out),
             credits_reserved=preview.credits,
+            hold_until=preview.hold_until,
         )
         campaign.seal(body=preview.body)
         campaign.save()
@@ -458,7 +470,9 @@ def campaign_send(
             request=request,
         )
         dispatchers = min(DISPATCHERS, -(-campaign.recipient_count // DISPATCH_BATCH))
-        transaction.on_commit(lambda: _enqueue(campaign.pk, dispatchers))
+        if campaign.hold_until is None:
+            transaction.on_commit(lambda: _enqueue(campaign.pk, dispatchers))
+        # Held: scheduling.campaigns_release_held starts them when it ends.
 
     logger.info(
         "campaign queued id=%s organisation_id=%s user_id=%s recipients=%s credits=%s",
@@ -516,7 +530,8 @@ def campaign_dispatch_batch(*, campaign_id: int, size: int = DISPATCH_BATCH) -> 
     done once none of its messages is queued or being submitted.
     """
     if Campaign.objects.filter(
-        pk=campaign_id, status=Campaign.Status.CANCELLED
+        Q(status=Campaign.Status.CANCELLED) | Q(hold_until__gt=timezone.now()),
+        pk=campaign_id,
     ).exists():
         return 0
     ids = _messages_claim(campaign_id, size)

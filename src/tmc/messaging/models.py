@@ -15,6 +15,7 @@ from tmc.accounts.models import (
     OrganisationOwned,
     OrganisationScopedQuerySet,
 )
+from tmc.lib.recurrence import Frequency, Recurrence
 from tmc.lib.segments import Encoding
 
 ERASED = "(erased)"
@@ -89,6 +90,9 @@ class Campaign(OrganisationOwned):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Accepted in the organisation's quiet hours: the dispatchers leave it
+    # until then, and a periodic task starts them.
+    hold_until = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -328,3 +332,158 @@ class MessageTemplate(OrganisationOwned):
     @cached_property
     def body(self) -> str:
         return _opened(self.organisation_id, self.body_sealed, self._context("body"))
+
+
+class Schedule(OrganisationOwned):
+    """A send to come: once at ``run_at``, or repeating by a local-time rule.
+
+    What to send is what a campaign takes (typed numbers, groups, sender,
+    body) or one recipient (``single``, the number in ``numbers``). The
+    body and the numbers are sealed like a campaign's, bound to ``uid``.
+    ``next_run_at`` is the next occurrence, already moved out of quiet hours;
+    None once nothing more will run. Each occurrence sends as ``created_by``,
+    so credits, opt-outs and limits are checked when it runs.
+    """
+
+    TABLE = "messaging_schedule"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Repeat(models.TextChoices):
+        ONCE = "once", "Once"
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+        MONTHLY = "monthly", "Monthly"
+
+    ACTIVE = (Status.SCHEDULED, Status.RUNNING)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    single = models.BooleanField(default=False)
+    numbers_sealed = models.TextField(blank=True)
+    group_ids = models.JSONField(default=list, blank=True)
+    sender = models.CharField(max_length=16, blank=True)
+    body_sealed = models.TextField()
+
+    repeat = models.CharField(max_length=8, choices=Repeat.choices)
+    run_at = models.DateTimeField(null=True, blank=True)
+    time_of_day = models.TimeField(null=True, blank=True)
+    # 0 (Monday) to 6, for weekly.
+    weekdays = models.JSONField(default=list, blank=True)
+    day_of_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    ends_on = models.DateField(null=True, blank=True)
+
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.SCHEDULED
+    )
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["next_run_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_run_at"]),
+            models.Index(fields=["organisation", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Schedule {self.pk} ({self.status})"
+
+    @property
+    def recurrence(self) -> Recurrence | None:
+        if self.repeat == self.Repeat.ONCE:
+            return None
+        assert self.time_of_day is not None
+        return Recurrence(
+            Frequency(self.repeat),
+            self.time_of_day,
+            weekdays=frozenset(self.weekdays),
+            day_of_month=self.day_of_month,
+            until=self.ends_on,
+        )
+
+    @property
+    def is_changeable(self) -> bool:
+        """Edits are allowed until the first occurrence starts."""
+        return self.status == self.Status.SCHEDULED
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    def seal(self, *, numbers: str, body: str) -> None:
+        """Store the numbers and the body encrypted; call before saving."""
+        owner = self.organisation_id
+        self.numbers_sealed = encryption.encrypt(
+            owner, numbers, context=self._context("numbers")
+        )
+        self.body_sealed = encryption.encrypt(
+            owner, body, context=self._context("body")
+        )
+        self.__dict__["numbers"] = numbers
+        self.__dict__["body"] = body
+
+    def _context(self, column: str) -> str:
+        return encryption.field_context(self.TABLE, column, self.uid)
+
+    @cached_property
+    def numbers(self) -> str:
+        if not self.numbers_sealed:
+            return ""
+        return _opened(
+            self.organisation_id, self.numbers_sealed, self._context("numbers")
+        )
+
+    @cached_property
+    def body(self) -> str:
+        return _opened(self.organisation_id, self.body_sealed, self._context("body"))
+
+
+class ScheduleRun(OrganisationOwned):
+    """One occurrence of a schedule: when it was due, and what came of it.
+
+    Created in the transaction that claims the occurrence, as PENDING; a run
+    left PENDING means the worker stopped while sending. ``reason`` is the
+    refusal shown to people (never a body or a number).
+    """
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Sending"
+        SENT = "sent", "Sent"
+        REFUSED = "refused", "Not sent"
+
+    schedule = models.ForeignKey(
+        Schedule, on_delete=models.CASCADE, related_name="runs"
+    )
+    due_at = models.DateTimeField()
+    started_at = models.DateTimeField()
+    outcome = models.CharField(
+        max_length=8, choices=Outcome.choices, default=Outcome.PENDING
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-due_at", "-id"]
+        constraints = [
+            # The claim already makes one worker the runner of an
+            # occurrence; this makes a second row for it impossible anyway.
+            models.UniqueConstraint(
+                fields=["schedule", "due_at"], name="schedule_run_once_per_due_time"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} of schedule {self.schedule_id} ({self.outcome})"

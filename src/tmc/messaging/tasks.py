@@ -1,6 +1,7 @@
-from huey.contrib.djhuey import db_task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
 
-from tmc.messaging import campaigns
+from tmc.messaging import campaigns, scheduling
 from tmc.messaging.services import message_dispatch
 
 
@@ -15,3 +16,15 @@ def messages_dispatch_batch(campaign_id: int) -> None:
     size = campaigns.DISPATCH_BATCH
     if campaigns.campaign_dispatch_batch(campaign_id=campaign_id, size=size) == size:
         messages_dispatch_batch(campaign_id)
+
+
+@db_periodic_task(crontab(minute="*"))
+def schedules_due_run_task() -> None:
+    """Send what is scheduled for now, each minute."""
+    scheduling.schedules_due_run()
+
+
+@db_periodic_task(crontab(minute="*"))
+def campaigns_release_held_task() -> None:
+    """Start campaigns held for quiet hours once the hours end, each minute."""
+    scheduling.campaigns_release_held()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tmc.messaging import campaign_views, views
+from tmc.messaging import campaign_views, schedule_views, views
 
 app_name = "messaging"
 
@@ -25,5 +25,21 @@ urlpatterns = [
         "campaigns/<int:campaign_id>/",
         campaign_views.campaign_detail,
         name="campaign",
+    ),
+    path("scheduled/", schedule_views.scheduled_list, name="scheduled"),
+    path(
+        "scheduled/<int:schedule_id>/",
+        schedule_views.schedule_detail,
+        name="schedule",
+    ),
+    path(
+        "scheduled/<int:schedule_id>/edit/",
+        schedule_views.schedule_edit,
+        name="schedule_edit",
+    ),
+    path(
+        "scheduled/<int:schedule_id>/cancel/",
+        schedule_views.schedule_cancel_view,
+        name="schedule_cancel",
     ),
 ]

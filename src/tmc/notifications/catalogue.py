@@ -22,6 +22,7 @@ class Kind(models.TextChoices):
     STAFF_ACCESS = "staff_access", "Provider staff opened the account"
     REPLY_RECEIVED = "reply_received", "Reply received"
     LOW_CREDIT = "low_credit", "Credit balance low"
+    SCHEDULE_REFUSED = "schedule_refused", "Scheduled send not sent"
 
 
 class Channel(models.TextChoices):
@@ -93,6 +94,12 @@ NOTICE_TYPES: dict[str, NoticeType] = {
             False,
             _ALL,
             "Controllers, when the credit balance falls below the alert level.",
+        ),
+        NoticeType(
+            Kind.SCHEDULE_REFUSED,
+            False,
+            _ALL,
+            "You, when a send you scheduled could not go (no credit, say).",
         ),
     )
 }
