@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -35,31 +36,48 @@ def delivery_report_receive(
     submitting accepts it. Reports for a message already final change nothing,
     which makes a repeated report harmless.
     """
-    new_status = (
-        Message.Status.DELIVERED
-        if state is DeliveryState.DELIVERED
-        else Message.Status.FAILED
+    messages = Message.objects.filter(
+        gateway=gateway, provider_message_id=provider_message_id
     )
-    with transaction.atomic():
-        updated = Message.objects.filter(
-            gateway=gateway,
-            provider_message_id=provider_message_id,
-            status__in=_REPORTABLE,
-        ).update(
-            status=new_status,
-            completed_at=timezone.now(),
-            failure_reason=reason[:200],
-        )
-        message = Message.objects.filter(
-            gateway=gateway, provider_message_id=provider_message_id
-        ).first()
+    message = _report_apply(messages, state=state, reason=reason)
     if message is None:
         logger.warning(
             "delivery report for unknown message gateway=%s provider_id=%s",
             gateway,
             provider_message_id,
         )
-    elif updated:
+    return message
+
+
+def message_report_receive(
+    *, gateway: str, message_id: int, state: DeliveryState, reason: str = ""
+) -> Message | None:
+    """Record a message's outcome worked out by an adapter from its parts.
+
+    For providers that give each part its own id (SMPP), where no single
+    provider id names the message. The same rules as ``delivery_report_receive``
+    apply: a submitting message accepts it, a final one ignores it.
+    """
+    messages = Message.objects.filter(gateway=gateway, pk=message_id)
+    return _report_apply(messages, state=state, reason=reason)
+
+
+def _report_apply(
+    messages: QuerySet[Message], *, state: DeliveryState, reason: str
+) -> Message | None:
+    new_status = (
+        Message.Status.DELIVERED
+        if state is DeliveryState.DELIVERED
+        else Message.Status.FAILED
+    )
+    with transaction.atomic():
+        updated = messages.filter(status__in=_REPORTABLE).update(
+            status=new_status,
+            completed_at=timezone.now(),
+            failure_reason=reason[:200],
+        )
+        message = messages.first()
+    if message is not None and updated:
         logger.info("message %s id=%s", new_status, message.pk)
     return message
 
