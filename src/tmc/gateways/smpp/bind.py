@@ -354,12 +354,15 @@ class SmppBind:
         self._pause_until = 0.0
         client.send_pdu(smpplib.smpp.make_pdu("unbind", client=client))
         deadline = time.monotonic() + self.config.timeout
-        while (
-            client.state != smpplib.consts.SMPP_CLIENT_STATE_OPEN
-            and time.monotonic() < deadline
-        ):
-            self._read(client)
-            self._flush(client)
+        try:
+            while (
+                client.state != smpplib.consts.SMPP_CLIENT_STATE_OPEN
+                and time.monotonic() < deadline
+            ):
+                self._read(client)
+                self._flush(client)
+        except smpplib.exceptions.ConnectionError:
+            pass  # the SMSC may close as soon as it has answered the unbind
         logger.info("smpp unbound bind=%s", self.config.name)
 
     # --- what arrives -----------------------------------------------------
