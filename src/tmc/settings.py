@@ -203,6 +203,17 @@ try:
     TMC_SMPP_ENQUIRE_LINK_SECONDS = env.read_float(
         "TMC_SMPP_ENQUIRE_LINK_SECONDS", 30.0, minimum=1.0, maximum=3600.0
     )
+    # The generic JSON provider (TMC_GATEWAY=http). Its callbacks are signed
+    # with TMC_HTTP_GATEWAY_SECRET; without a secret every callback is refused.
+    TMC_HTTP_GATEWAY_NAME = env.read_str("TMC_HTTP_GATEWAY_NAME", "http")
+    TMC_HTTP_GATEWAY_URL = env.read_str("TMC_HTTP_GATEWAY_URL", "")
+    TMC_HTTP_GATEWAY_AUTH_HEADER = env.read_str("TMC_HTTP_GATEWAY_AUTH_HEADER", "")
+    TMC_HTTP_GATEWAY_SECRET = env.read_str("TMC_HTTP_GATEWAY_SECRET", "")
+    TMC_HTTP_GATEWAY_FIELDS = dict(
+        item.split("=", 1)
+        for item in env.read_list("TMC_HTTP_GATEWAY_FIELDS", [])
+        if "=" in item
+    )
 
     # Two years by default: long enough for a yearly audit and its follow-up.
     TMC_AUDIT_RETENTION_DAYS = env.read_int("TMC_AUDIT_RETENTION_DAYS", 730, minimum=1)
@@ -272,6 +283,7 @@ INSTALLED_APPS = [
     "tmc.gateways",
     "tmc.gateways.simulator",
     "tmc.gateways.smpp",
+    "tmc.gateways.http",
     "tmc.boomerang",
     "tmc.audit",
     "tmc.staff",

@@ -19,6 +19,11 @@ def gateway_for_messages() -> Gateway:
         from tmc.gateways.smpp.adapter import SmppGateway
 
         return SmppGateway()
+    if name == "http":
+        from tmc.gateways.http.adapter import HttpGateway
+
+        return HttpGateway()
     raise ImproperlyConfigured(
-        f"TMC_GATEWAY={name!r} names no gateway adapter; available: simulator, smpp"
+        f"TMC_GATEWAY={name!r} names no gateway adapter; "
+        "available: simulator, smpp, http"
     )
