@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint lock clean
+.PHONY: venv smsc demo test lint lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The local SMSC the SMPP adapter's tests and bench/smpp.py talk to.
+smsc:
+	npm ci --prefix tests/peers/smsc --no-audit --no-fund
 
 demo: $(STAMP)
 	$(BIN)/tmc demo

@@ -22,6 +22,7 @@ commands:
   keys rotate      rotate the master key, or an organisation's data key
   numbers ACTION   the virtual numbers replies come to: add, list or retire
   simulate reply   act as a simulated handset texting one of our numbers
+  smpp             hold the SMPP bind that carries messages (TMC_GATEWAY=smpp)
   segments         count a text's encoding and parts (text on stdin, JSON out)
   manage ARGS      run a Django management command
 
@@ -40,6 +41,7 @@ COMMANDS = {
     "keys": "keys",
     "numbers": "numbers",
     "simulate": "simulate",
+    "smpp": "smpp",
     "segments": "segments",
 }
 

@@ -190,6 +190,30 @@ try:
     TMC_SIMULATOR_FAILURE_RATE = env.read_float(
         "TMC_SIMULATOR_FAILURE_RATE", 0.0, minimum=0.0, maximum=1.0
     )
+    # The SMPP provider (TMC_GATEWAY=smpp). One `tmc smpp` worker holds the
+    # bind; the password may come from TMC_SMPP_PASSWORD_FILE.
+    TMC_SMPP_HOST = env.read_str("TMC_SMPP_HOST", "127.0.0.1")
+    TMC_SMPP_PORT = env.read_int("TMC_SMPP_PORT", 2775, minimum=1)
+    TMC_SMPP_SYSTEM_ID = env.read_str("TMC_SMPP_SYSTEM_ID", "")
+    TMC_SMPP_PASSWORD = env.read_str("TMC_SMPP_PASSWORD", "")
+    TMC_SMPP_SYSTEM_TYPE = env.read_str("TMC_SMPP_SYSTEM_TYPE", "")
+    TMC_SMPP_WINDOW = env.read_int("TMC_SMPP_WINDOW", 10, minimum=1)
+    TMC_SMPP_TLS = env.read_bool("TMC_SMPP_TLS", default=False)
+    TMC_SMPP_GSM7_PACKED = env.read_bool("TMC_SMPP_GSM7_PACKED", default=False)
+    TMC_SMPP_ENQUIRE_LINK_SECONDS = env.read_float(
+        "TMC_SMPP_ENQUIRE_LINK_SECONDS", 30.0, minimum=1.0, maximum=3600.0
+    )
+    # The generic JSON provider (TMC_GATEWAY=http). Its callbacks are signed
+    # with TMC_HTTP_GATEWAY_SECRET; without a secret every callback is refused.
+    TMC_HTTP_GATEWAY_NAME = env.read_str("TMC_HTTP_GATEWAY_NAME", "http")
+    TMC_HTTP_GATEWAY_URL = env.read_str("TMC_HTTP_GATEWAY_URL", "")
+    TMC_HTTP_GATEWAY_AUTH_HEADER = env.read_str("TMC_HTTP_GATEWAY_AUTH_HEADER", "")
+    TMC_HTTP_GATEWAY_SECRET = env.read_str("TMC_HTTP_GATEWAY_SECRET", "")
+    TMC_HTTP_GATEWAY_FIELDS = dict(
+        item.split("=", 1)
+        for item in env.read_list("TMC_HTTP_GATEWAY_FIELDS", [])
+        if "=" in item
+    )
 
     # Two years by default: long enough for a yearly audit and its follow-up.
     TMC_AUDIT_RETENTION_DAYS = env.read_int("TMC_AUDIT_RETENTION_DAYS", 730, minimum=1)
@@ -258,6 +282,8 @@ INSTALLED_APPS = [
     "tmc.messaging",
     "tmc.gateways",
     "tmc.gateways.simulator",
+    "tmc.gateways.smpp",
+    "tmc.gateways.http",
     "tmc.boomerang",
     "tmc.audit",
     "tmc.staff",

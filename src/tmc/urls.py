@@ -16,6 +16,7 @@ urlpatterns = [
     path("contacts/", include("tmc.contacts.urls")),
     path("questions/", include("tmc.boomerang.urls")),
     path("simulator/", include("tmc.gateways.simulator.urls")),
+    path("gateways/http/", include("tmc.gateways.http.urls")),
     path("activity/", include("tmc.audit.urls")),
     path("notifications/", include("tmc.notifications.urls")),
     path("staff/", include("tmc.staff.urls")),

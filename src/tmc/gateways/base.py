@@ -32,7 +32,15 @@ class Submission:
 
 @dataclass(frozen=True)
 class SubmitResult:
+    """What the adapter did with a submission.
+
+    ``pending`` says the adapter only queued it for a long-lived connection
+    (SMPP): the message stays submitting, with no provider id, until that
+    connection records the provider's answer.
+    """
+
     provider_message_id: str
+    pending: bool = False
 
 
 class GatewayError(Exception):

@@ -15,6 +15,15 @@ def gateway_for_messages() -> Gateway:
         from tmc.gateways.simulator.adapter import SimulatorGateway
 
         return SimulatorGateway()
+    if name == "smpp":
+        from tmc.gateways.smpp.adapter import SmppGateway
+
+        return SmppGateway()
+    if name == "http":
+        from tmc.gateways.http.adapter import HttpGateway
+
+        return HttpGateway()
     raise ImproperlyConfigured(
-        f"TMC_GATEWAY={name!r} names no gateway adapter; available: simulator"
+        f"TMC_GATEWAY={name!r} names no gateway adapter; "
+        "available: simulator, smpp, http"
     )

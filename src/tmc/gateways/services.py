@@ -53,29 +53,47 @@ def delivery_report_receive(
     submitting accepts it. Reports for a message already final change nothing,
     which makes a repeated report harmless.
     """
-    new_status = (
-        Message.Status.DELIVERED
-        if state is DeliveryState.DELIVERED
-        else Message.Status.FAILED
+    message = _report_apply(
+        reported_message(gateway, provider_message_id), state=state, reason=reason
     )
-    with transaction.atomic():
-        updated = (
-            reported_message(gateway, provider_message_id)
-            .filter(status__in=_REPORTABLE)
-            .update(
-                status=new_status,
-                completed_at=timezone.now(),
-                failure_reason=reason[:200],
-            )
-        )
-        message = reported_message(gateway, provider_message_id).first()
     if message is None:
         logger.warning(
             "delivery report for unknown message gateway=%s provider_id=%s",
             gateway,
             provider_message_id,
         )
-    elif updated:
+    return message
+
+
+def message_report_receive(
+    *, gateway: str, message_id: int, state: DeliveryState, reason: str = ""
+) -> Message | None:
+    """Record a message's outcome worked out by an adapter from its parts.
+
+    For providers that give each part its own id (SMPP), where no single
+    provider id names the message. The same rules as ``delivery_report_receive``
+    apply: a submitting message accepts it, a final one ignores it.
+    """
+    messages = Message.objects.filter(gateway=gateway, pk=message_id)
+    return _report_apply(messages, state=state, reason=reason)
+
+
+def _report_apply(
+    messages: QuerySet[Message], *, state: DeliveryState, reason: str
+) -> Message | None:
+    new_status = (
+        Message.Status.DELIVERED
+        if state is DeliveryState.DELIVERED
+        else Message.Status.FAILED
+    )
+    with transaction.atomic():
+        updated = messages.filter(status__in=_REPORTABLE).update(
+            status=new_status,
+            completed_at=timezone.now(),
+            failure_reason=reason[:200],
+        )
+        message = messages.first()
+    if message is not None and updated:
         logger.info("message %s id=%s", new_status, message.pk)
     return message
 

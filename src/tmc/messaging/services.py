@@ -342,12 +342,16 @@ def message_submit(*, message: Message) -> Message.Status:
     try:
         with transaction.atomic():
             result = gateway.submit(submission)
-            Message.objects.filter(pk=message.pk).update(
-                status=Message.Status.SUBMITTED,
-                gateway=gateway.name,
-                provider_message_id=result.provider_message_id,
-                submitted_at=timezone.now(),
-            )
+            if result.pending:
+                # The adapter's own connection records the outcome later.
+                Message.objects.filter(pk=message.pk).update(gateway=gateway.name)
+            else:
+                Message.objects.filter(pk=message.pk).update(
+                    status=Message.Status.SUBMITTED,
+                    gateway=gateway.name,
+                    provider_message_id=result.provider_message_id,
+                    submitted_at=timezone.now(),
+                )
     except GatewayError as exc:
         Message.objects.filter(pk=message.pk).update(
             status=Message.Status.FAILED,
@@ -363,6 +367,9 @@ def message_submit(*, message: Message) -> Message.Status:
         )
         return Message.Status.FAILED
 
+    if result.pending:
+        logger.info("message handed over id=%s gateway=%s", message.pk, gateway.name)
+        return Message.Status.SUBMITTING
     logger.info("message submitted id=%s gateway=%s", message.pk, gateway.name)
     return Message.Status.SUBMITTED
 

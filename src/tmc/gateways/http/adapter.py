@@ -1,0 +1,79 @@
+"""A generic JSON-over-HTTP provider: one POST per message.
+
+The URL, an authentication header and the JSON field names come from
+configuration (``TMC_HTTP_GATEWAY_*``), so providers that take a flat JSON
+body and answer with an id need no code of their own. Delivery reports and
+replies come back signed to ``views.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+
+from tmc.gateways.base import GatewayError, Submission, SubmitResult
+
+logger = logging.getLogger(__name__)
+
+NAME = "http"
+DEFAULT_FIELDS = {
+    "to": "to",
+    "from": "from",
+    "text": "text",
+    "reference": "reference",
+    "id": "id",
+    "status": "status",
+    "reason": "reason",
+}
+
+
+def fields() -> dict[str, str]:
+    """Our names for the JSON keys, mapped to the provider's."""
+    return {**DEFAULT_FIELDS, **settings.TMC_HTTP_GATEWAY_FIELDS}
+
+
+class HttpGateway:
+    name = NAME
+
+    def submit(self, submission: Submission) -> SubmitResult:
+        names = fields()
+        body = json.dumps(
+            {
+                names["to"]: submission.recipient,
+                names["from"]: submission.sender,
+                names["text"]: submission.body,
+                names["reference"]: str(submission.message_id),
+            }
+        ).encode()
+        headers = {"Content-Type": "application/json"}
+        auth = settings.TMC_HTTP_GATEWAY_AUTH_HEADER
+        if auth:
+            header, _, value = auth.partition(":")
+            headers[header.strip()] = value.strip()
+        request = urllib.request.Request(  # noqa: S310  (the configured URL)
+            settings.TMC_HTTP_GATEWAY_URL, data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            # 4xx: the provider read the request and refused it; 5xx: it
+            # may take the same request later.
+            raise GatewayError(
+                f"provider answered HTTP {exc.code}", permanent=exc.code < 500
+            ) from exc
+        except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+            raise GatewayError("provider unreachable", permanent=False) from exc
+        provider_id = answer.get(names["id"]) if isinstance(answer, dict) else None
+        if not provider_id:
+            raise GatewayError("provider gave no message id", permanent=False)
+        logger.info(
+            "http provider accepted message_id=%s provider_id=%s",
+            submission.message_id,
+            provider_id,
+        )
+        return SubmitResult(provider_message_id=str(provider_id))
