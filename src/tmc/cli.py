@@ -21,6 +21,7 @@ commands:
   contacts import  import contacts from a CSV file, with progress
   keys rotate      rotate the master key, or an organisation's data key
   numbers ACTION   the virtual numbers replies come to: add, list or retire
+  routes ACTION    routes by number prefix and gateway health: list, set, delete, reset
   simulate reply   act as a simulated handset texting one of our numbers
   segments         count a text's encoding and parts (text on stdin, JSON out)
   manage ARGS      run a Django management command
@@ -39,6 +40,7 @@ COMMANDS = {
     "contacts": "contacts",
     "keys": "keys",
     "numbers": "numbers",
+    "routes": "routes",
     "simulate": "simulate",
     "segments": "segments",
 }
