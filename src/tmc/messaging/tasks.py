@@ -1,6 +1,11 @@
-from huey.contrib.djhuey import db_task
+from datetime import timedelta
 
-from tmc.messaging import campaigns
+from django.conf import settings
+from django.utils import timezone
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+from tmc.messaging import campaigns, recovery
 from tmc.messaging.services import message_dispatch
 
 
@@ -15,3 +20,14 @@ def messages_dispatch_batch(campaign_id: int) -> None:
     size = campaigns.DISPATCH_BATCH
     if campaigns.campaign_dispatch_batch(campaign_id=campaign_id, size=size) == size:
         messages_dispatch_batch(campaign_id)
+
+
+@db_periodic_task(crontab(minute="*"))
+def messages_recover_task() -> None:
+    """Each minute: retries that are due, expiries, and dead workers' claims."""
+    recovery.messages_retry_due()
+    recovery.messages_expire()
+    recovery.messages_reconcile(
+        stale_before=timezone.now()
+        - timedelta(seconds=settings.TMC_RECONCILE_AFTER_SECONDS)
+    )

@@ -37,6 +37,8 @@ class SimulatorGateway:
             raise GatewayError("destination is not in E.164 form", permanent=True)
 
         handset, _ = SimulatedHandset.objects.get_or_create(number=submission.recipient)
+        if handset.outcome == SimulatedHandset.Outcome.REJECT:
+            raise GatewayError("destination barred", permanent=True)
         delivery = SimulatedDelivery.objects.create(
             provider_message_id=f"sim-{uuid.uuid4().hex}",
             gateway=self.name,

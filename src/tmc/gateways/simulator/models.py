@@ -17,6 +17,7 @@ class SimulatedHandset(models.Model):
         FAIL = "fail", "Fail (handset unreachable)"
         SILENT = "silent", "Never report"
         RANDOM = "random", "Use the configured failure rate"
+        REJECT = "reject", "Refuse at submission (number barred)"
 
     number = models.CharField(max_length=16, unique=True, help_text="E.164")
     outcome = models.CharField(
