@@ -325,3 +325,55 @@ def test_the_reconciler_leaves_a_message_when_the_gateway_cannot_answer(
     message.refresh_from_db()
     assert result.unknown == 1
     assert message.status == Message.Status.SUBMITTING
+
+
+def test_a_campaign_whose_last_messages_expire_is_done_and_refunded(
+    tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tmc.messaging import campaigns
+
+    monkeypatch.setattr(campaigns, "_enqueue", lambda *args: None)
+    campaign = campaigns.campaign_send(
+        user=tenant_a.user, numbers_text="07400 000001\n07400 000002", body="Hi"
+    )
+    campaigns.campaign_dispatch_batch(campaign_id=campaign.pk, size=1)
+
+    assert messages_expire(now=timezone.now() + timedelta(days=2)) == 1
+
+    campaign.refresh_from_db()
+    progress = campaigns.campaign_progress(campaign=campaign)
+    assert campaign.status == campaign.Status.DONE
+    sent = progress.submitted + progress.delivered
+    assert (sent, progress.failed, progress.queued) == (1, 1, 0)
+    assert _balance(tenant_a.organisation) == 99
+
+
+def test_the_periodic_task_retries_expires_and_reconciles(
+    uk_route: None, tenant_a: Tenant, committed: CommitCapture, settings: Any
+) -> None:
+    from tmc.messaging.tasks import messages_recover_task
+
+    settings.TMC_RECONCILE_AFTER_SECONDS = 60
+    due, stale, orphan = (
+        message_send(user=tenant_a.user, recipient=NUMBER, body="Hi") for _ in range(3)
+    )
+    past = timezone.now() - timedelta(minutes=5)
+    Message.objects.filter(pk=due.pk).update(
+        status=Message.Status.RETRYING, next_attempt_at=past
+    )
+    Message.objects.filter(pk=stale.pk).update(expires_at=past)
+    Message.objects.filter(pk=orphan.pk).update(
+        status=Message.Status.SUBMITTING, submitting_since=past
+    )
+
+    with committed(execute=True):
+        messages_recover_task.call_local()
+
+    statuses = {
+        pk: status for pk, status in Message.objects.values_list("pk", "status")
+    }
+    assert statuses == {
+        due.pk: Message.Status.SUBMITTED,
+        stale.pk: Message.Status.EXPIRED,
+        orphan.pk: Message.Status.SUBMITTED,
+    }
