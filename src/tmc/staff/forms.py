@@ -80,3 +80,21 @@ class StaffLevelForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+
+
+class RouteForm(forms.Form):
+    # Not "prefix": forms use that name for their own.
+    destination = forms.CharField(
+        label="Prefix",
+        max_length=7,
+        required=False,
+        help_text="An E.164 prefix such as +44 or +1; empty for the default route.",
+    )
+    gateways = forms.CharField(
+        max_length=400,
+        help_text="Gateway names, most preferred first, separated by commas.",
+    )
+
+    def clean_gateways(self) -> list[str]:
+        raw: str = self.cleaned_data["gateways"]
+        return [name.strip() for name in raw.split(",") if name.strip()]
