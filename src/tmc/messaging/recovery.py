@@ -25,7 +25,7 @@ from django.utils import timezone
 from tmc.gateways.base import GatewayError
 from tmc.gateways.registry import gateway_named
 from tmc.messaging.campaigns import campaign_finish
-from tmc.messaging.models import ERASED, Message
+from tmc.messaging.models import ERASED, Campaign, Message
 from tmc.messaging.services import EXPIRED_REASON, message_close
 from tmc.routing.services import route_gateways
 
@@ -116,6 +116,34 @@ def _gateway_record(message: Message) -> tuple[str, str] | None:
     return None
 
 
+def _stalled_campaigns(stale_before: datetime) -> set[int]:
+    """Sending campaigns with queued messages and no dispatcher at work.
+
+    A worker that dies after taking a batch task from the queue but before
+    claiming any message leaves nothing SUBMITTING to reconcile, and its
+    campaign's chain of batch tasks ends there. A campaign is taken to be
+    stalled when none of its messages was claimed or submitted since
+    ``stale_before``; a spare dispatcher started for one that was only
+    waiting in a long queue finds its batches claimed and ends.
+    """
+    stalled = set()
+    sending = Campaign.objects.filter(
+        status=Campaign.Status.SENDING,
+        messages__status=Message.Status.QUEUED,
+    ).distinct()
+    for campaign_id in sending.values_list("pk", flat=True)[:SWEEP_ROWS]:
+        active = Message.objects.filter(campaign_id=campaign_id).filter(
+            Q(status=Message.Status.SUBMITTING)
+            | Q(submitting_since__gte=stale_before)
+            | Q(submitted_at__gte=stale_before)
+        )
+        if not active.exists():
+            stalled.add(campaign_id)
+    if stalled:
+        logger.warning("stalled campaigns restarted count=%s", len(stalled))
+    return stalled
+
+
 def messages_reconcile(*, stale_before: datetime) -> Reconciled:
     """Settle messages SUBMITTING since before ``stale_before``.
 
@@ -158,6 +186,7 @@ def messages_reconcile(*, stale_before: datetime) -> Reconciled:
                 requeue_ids.append(message.pk)
             else:
                 campaigns.add(message.campaign_id)
+    campaigns |= _stalled_campaigns(stale_before)
     _enqueue(requeue_ids, campaigns)
     result = Reconciled(submitted=submitted, requeued=requeued, unknown=unknown)
     if submitted or requeued or unknown:

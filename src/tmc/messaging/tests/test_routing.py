@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from tmc.accounts.models import CreditLedgerEntry, Organisation
 from tmc.gateways.simulator.models import SimulatedDelivery, SimulatedHandset
-from tmc.messaging.models import Message
+from tmc.messaging.models import Campaign, Message
 from tmc.messaging.recovery import (
     messages_expire,
     messages_reconcile,
@@ -377,3 +377,31 @@ def test_the_periodic_task_retries_expires_and_reconciles(
         stale.pk: Message.Status.EXPIRED,
         orphan.pk: Message.Status.SUBMITTED,
     }
+
+
+def test_the_reconciler_restarts_a_campaign_whose_dispatchers_were_lost(
+    tenant_a: Tenant, committed: CommitCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tmc.messaging import campaigns
+
+    monkeypatch.setattr(campaigns, "_enqueue", lambda *args: None)
+    campaign = campaigns.campaign_send(
+        user=tenant_a.user, numbers_text="07400 000001\n07400 000002", body="Hi"
+    )
+    busy = campaigns.campaign_send(
+        user=tenant_a.user, numbers_text="07400 000003\n07400 000004", body="Hi"
+    )
+    # Both started; the second has a message claimed a moment ago.
+    Campaign.objects.update(status=Campaign.Status.SENDING)
+    Message.objects.filter(
+        pk=Message.objects.filter(campaign=busy).order_by("pk")[0].pk
+    ).update(status=Message.Status.SUBMITTING, submitting_since=timezone.now())
+
+    with committed(execute=True):
+        messages_reconcile(stale_before=timezone.now() - timedelta(minutes=5))
+
+    campaign.refresh_from_db()
+    busy.refresh_from_db()
+    assert campaign.status == Campaign.Status.DONE
+    assert SimulatedDelivery.objects.count() == 2
+    assert busy.status == Campaign.Status.SENDING
