@@ -21,6 +21,7 @@ commands:
   contacts import  import contacts from a CSV file, with progress
   keys rotate      rotate the master key, or an organisation's data key
   numbers ACTION   the virtual numbers replies come to: add, list or retire
+  routes ACTION    routes by number prefix and gateway health: list, set, delete, reset
   simulate reply   act as a simulated handset texting one of our numbers
   smpp             hold the SMPP bind that carries messages (TMC_GATEWAY=smpp)
   segments         count a text's encoding and parts (text on stdin, JSON out)
@@ -40,6 +41,7 @@ COMMANDS = {
     "contacts": "contacts",
     "keys": "keys",
     "numbers": "numbers",
+    "routes": "routes",
     "simulate": "simulate",
     "smpp": "smpp",
     "segments": "segments",

@@ -22,19 +22,22 @@ from tmc.lib.security_policy import PRESETS
 BASE_DIR = Path(__file__).resolve().parent
 
 
+# WAL lets the web and worker processes read while one writes; IMMEDIATE
+# transactions take the write lock up front instead of failing with
+# "database is locked" when a read upgrades. A sqlite:/// URL gets them too.
+_SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
 def _database(url: str, home: Path) -> dict[str, Any]:
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(home / "tmc.sqlite3"),
-            # WAL lets the web and worker processes read while one writes;
-            # IMMEDIATE transactions take the write lock up front instead of
-            # failing with "database is locked" when a read upgrades.
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": dict(_SQLITE_OPTIONS),
             # A file, not Django's shared in-memory database, for tests too:
             # the worker's threads then wait for locks as in production
             # instead of failing at once with "table is locked".
@@ -56,6 +59,8 @@ def _database(url: str, home: Path) -> dict[str, Any]:
         raise env.ConfigurationError(f"TMC_DATABASE_URL is not usable: {exc}") from exc
     if scheme.startswith("postgres"):
         config["CONN_HEALTH_CHECKS"] = True
+    else:
+        config["OPTIONS"] = dict(_SQLITE_OPTIONS)
     return config
 
 
@@ -92,6 +97,23 @@ def email_settings(url: str, home: Path) -> dict[str, Any]:
         f"TMC_EMAIL_URL scheme {parts.scheme!r} is not supported; use "
         "smtp://, smtps://, smtp+tls://, file:///path or console:"
     )
+
+
+def _rates(pairs: list[str]) -> dict[str, float]:
+    """Messages per second by gateway name, from ``name=rate`` pairs."""
+    rates: dict[str, float] = {}
+    for pair in pairs:
+        name, _, raw = pair.partition("=")
+        try:
+            rate = float(raw)
+        except ValueError:
+            rate = 0.0
+        if not name.strip() or rate <= 0:
+            raise env.ConfigurationError(
+                f"TMC_GATEWAY_RATES entry {pair!r} is not name=messages_per_second"
+            )
+        rates[name.strip()] = rate
+    return rates
 
 
 def _huey(redis_url: str, home: Path) -> dict[str, Any]:
@@ -215,6 +237,36 @@ try:
         if "=" in item
     )
 
+    # Simulator instances that answer every submission with a temporary
+    # error, as a provider that is down would: for trying failover.
+    TMC_SIMULATOR_DOWN = env.read_list("TMC_SIMULATOR_DOWN", [])
+
+    # Routing and retries (see docs/architecture.md, "Routing").
+    TMC_GATEWAY_RATE = env.read_float(
+        "TMC_GATEWAY_RATE", 100.0, minimum=0.1, maximum=1_000_000.0
+    )
+    TMC_GATEWAY_RATES = _rates(env.read_list("TMC_GATEWAY_RATES", []))
+    TMC_GATEWAY_BURST_SECONDS = env.read_float(
+        "TMC_GATEWAY_BURST_SECONDS", 0.1, minimum=0.0, maximum=60.0
+    )
+    TMC_THROUGHPUT_MAX_WAIT = env.read_float(
+        "TMC_THROUGHPUT_MAX_WAIT", 5.0, minimum=0.0, maximum=600.0
+    )
+    TMC_GATEWAY_BACKOFF_SECONDS = env.read_int(
+        "TMC_GATEWAY_BACKOFF_SECONDS", 30, minimum=1
+    )
+    TMC_GATEWAY_BACKOFF_MAX_SECONDS = env.read_int(
+        "TMC_GATEWAY_BACKOFF_MAX_SECONDS", 600, minimum=1
+    )
+    TMC_RETRY_MAX_ATTEMPTS = env.read_int("TMC_RETRY_MAX_ATTEMPTS", 5, minimum=1)
+    TMC_RETRY_BASE_SECONDS = env.read_int("TMC_RETRY_BASE_SECONDS", 120, minimum=1)
+    TMC_MESSAGE_VALIDITY_HOURS = env.read_int(
+        "TMC_MESSAGE_VALIDITY_HOURS", 24, minimum=1
+    )
+    TMC_RECONCILE_AFTER_SECONDS = env.read_int(
+        "TMC_RECONCILE_AFTER_SECONDS", 300, minimum=1
+    )
+
     # Two years by default: long enough for a yearly audit and its follow-up.
     TMC_AUDIT_RETENTION_DAYS = env.read_int("TMC_AUDIT_RETENTION_DAYS", 730, minimum=1)
     TMC_AUDIT_ANCHOR_FILE = TMC_HOME / "audit-anchors.log"
@@ -284,6 +336,7 @@ INSTALLED_APPS = [
     "tmc.gateways.simulator",
     "tmc.gateways.smpp",
     "tmc.gateways.http",
+    "tmc.routing",
     "tmc.boomerang",
     "tmc.audit",
     "tmc.staff",

@@ -59,3 +59,12 @@ class Gateway(Protocol):
     name: str
 
     def submit(self, submission: Submission) -> SubmitResult: ...
+
+    def lookup(self, message_id: int) -> str | None:
+        """The provider's id for the platform's message, or None if never taken.
+
+        Asked by the reconciler about messages a worker may have submitted
+        just before it died; raises GatewayError when the provider cannot
+        answer now.
+        """
+        ...

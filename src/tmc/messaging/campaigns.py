@@ -43,7 +43,12 @@ from tmc.identity.models import Permission, User
 from tmc.lib.phone import InvalidNumber, normalise_mobile
 from tmc.lib.segments import SegmentCount, count_segments
 from tmc.messaging.models import Campaign, Message
-from tmc.messaging.services import _check_limits, _resolve_sender, message_submit
+from tmc.messaging.services import (
+    _check_limits,
+    _resolve_sender,
+    message_expiry,
+    message_submit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -322,12 +327,12 @@ _MESSAGE_COLUMNS = (
     "organisation_id", "created_by_id", "campaign_id", "uid", "sender",
     "recipient_sealed", "recipient_index", "recipient_route", "body_sealed",
     "encoding", "parts", "credits", "status", "gateway", "provider_message_id",
-    "failure_reason", "created_at",
+    "failure_reason", "created_at", "attempts", "expires_at",
 )  # fmt: skip
 
 
 def _message_rows(
-    user: User, preview: CampaignPreview, created_at: Any
+    user: User, preview: CampaignPreview, created_at: Any, expires_at: Any
 ) -> list[tuple[Any, ...]]:
     """Each message's row without its campaign id, sealed like ``Message.seal``.
 
@@ -368,6 +373,8 @@ def _message_rows(
                 "",
                 "",
                 created_at,
+                0,
+                expires_at,
             )
         )
     return rows
@@ -418,7 +425,10 @@ def campaign_send(
     created_at = Message._meta.get_field("created_at").get_db_prep_value(
         now, connection, prepared=False
     )
-    rows = _message_rows(user, preview, created_at)
+    expires_at = Message._meta.get_field("expires_at").get_db_prep_value(
+        message_expiry(now), connection, prepared=False
+    )
+    rows = _message_rows(user, preview, created_at, expires_at)
 
     with transaction.atomic():
         _check_limits(user, preview.credits)
@@ -518,7 +528,7 @@ def _messages_claim(campaign_id: int, size: int) -> list[int]:
         if ids:
             claimed = Message.objects.filter(
                 pk__in=ids, status=Message.Status.QUEUED
-            ).update(status=Message.Status.SUBMITTING)
+            ).update(status=Message.Status.SUBMITTING, submitting_since=timezone.now())
             assert claimed == len(ids), "a locked row changed under its claim"
     return ids
 
@@ -542,17 +552,18 @@ def campaign_dispatch_batch(*, campaign_id: int, size: int = DISPATCH_BATCH) -> 
     for message in Message.objects.filter(pk__in=ids).order_by("pk"):
         message_submit(message=message)
     if len(ids) < size:
-        _campaign_finish(campaign_id)
+        campaign_finish(campaign_id=campaign_id)
     logger.info("campaign batch id=%s claimed=%s", campaign_id, len(ids))
     return len(ids)
 
 
-def _campaign_finish(campaign_id: int) -> None:
+def campaign_finish(*, campaign_id: int) -> None:
+    """Mark the campaign done if none of its messages is left unsent."""
     # Each dispatcher checks after committing its own batch, so whichever
-    # finishes last sees every other batch committed and marks it done.
+    # finishes last sees every other batch committed and marks it done. The
+    # sweeps that retry, expire and reconcile messages check too.
     unsent = Message.objects.filter(
-        campaign_id=campaign_id,
-        status__in=[Message.Status.QUEUED, Message.Status.SUBMITTING],
+        campaign_id=campaign_id, status__in=list(Message.UNSENT_STATUSES)
     )
     if unsent.exists():
         return
@@ -568,9 +579,9 @@ def campaign_progress(*, campaign: Campaign) -> CampaignProgress:
     """The campaign's messages counted by where they are, in one query."""
     status = Message.Status
     counts = Message.objects.filter(campaign=campaign).aggregate(
-        queued=Count("pk", filter=Q(status__in=[status.QUEUED, status.SUBMITTING])),
+        queued=Count("pk", filter=Q(status__in=list(Message.UNSENT_STATUSES))),
         submitted=Count("pk", filter=Q(status=status.SUBMITTED)),
         delivered=Count("pk", filter=Q(status=status.DELIVERED)),
-        failed=Count("pk", filter=Q(status=status.FAILED)),
+        failed=Count("pk", filter=Q(status__in=[status.FAILED, status.EXPIRED])),
     )
     return CampaignProgress(**counts)

@@ -136,11 +136,16 @@ class Message(OrganisationOwned):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         SUBMITTING = "submitting", "Submitting"
+        RETRYING = "retrying", "Waiting to retry"
         SUBMITTED = "submitted", "Submitted"
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
 
-    FINAL_STATUSES = frozenset({Status.DELIVERED, Status.FAILED})
+    FINAL_STATUSES = frozenset({Status.DELIVERED, Status.FAILED, Status.EXPIRED})
+    # Not yet taken by a gateway: still paid for by a reservation that a
+    # failure or expiry refunds.
+    UNSENT_STATUSES = frozenset({Status.QUEUED, Status.SUBMITTING, Status.RETRYING})
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -174,12 +179,23 @@ class Message(OrganisationOwned):
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Passes over the route that ended in temporary errors, and when the
+    # next one is due (RETRYING).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Not submitted by then, it is EXPIRED and refunded. None: never.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # When a worker claimed it (SUBMITTING): the reconciler's clock.
+    submitting_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["organisation", "-created_at"]),
             models.Index(fields=["campaign", "status"]),
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["status", "submitting_since"]),
         ]
         constraints = [
             models.UniqueConstraint(

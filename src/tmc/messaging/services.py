@@ -7,7 +7,10 @@ activity log by id and changed field names: a body never reaches the log.
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,11 +19,12 @@ from django.db.models import Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
-from tmc.accounts.services import InsufficientCredit, credits_debit
+from tmc.accounts.models import CreditLedgerEntry
+from tmc.accounts.services import InsufficientCredit, credits_add, credits_debit
 from tmc.audit.services import event_record
 from tmc.contacts.services import contact_find, opted_out
 from tmc.gateways.base import GatewayError, Submission
-from tmc.gateways.registry import gateway_for_messages
+from tmc.gateways.registry import gateway_named
 from tmc.identity.models import User
 from tmc.lib.lookalikes import lookalikes_offer
 from tmc.lib.merge import (
@@ -33,6 +37,13 @@ from tmc.lib.merge import (
 from tmc.lib.phone import InvalidNumber, normalise_mobile
 from tmc.lib.segments import SegmentCount, count_segments
 from tmc.messaging.models import ERASED, Message, MessageTemplate, SenderId
+from tmc.routing.services import (
+    gateway_failed,
+    gateway_succeeded,
+    gateways_down,
+    route_gateways,
+)
+from tmc.routing.throughput import throughput_acquire
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +56,10 @@ NOT_A_CONTACT = (
     "is not in it."
 )
 TEMPLATE_NAME_MAX = 80
+EXPIRED_REASON = "Not sent within its validity period."
+
+# Retry delays are a schedule, not a secret: an ordinary generator is right.
+_jitter = random.Random()  # noqa: S311  # nosec B311
 
 
 @dataclass(frozen=True)
@@ -215,6 +230,7 @@ def message_create(
         encoding=composed.segments.encoding,
         parts=composed.segments.parts,
         credits=composed.credits,
+        expires_at=message_expiry(timezone.now()),
     )
     message.seal(recipient=composed.recipient, body=composed.body)
     message.save()
@@ -259,6 +275,11 @@ def message_create(
 
     transaction.on_commit(queue)
     return message
+
+
+def message_expiry(created_at: datetime) -> datetime:
+    """When a message created at ``created_at`` stops being worth sending."""
+    return created_at + timedelta(hours=settings.TMC_MESSAGE_VALIDITY_HOURS)
 
 
 def _check_limits(user: User, credits: int) -> None:
@@ -308,7 +329,7 @@ def message_dispatch(*, message_id: int) -> Message.Status | None:
     # exactly one moves the row out of QUEUED and sends it.
     claimed = Message.objects.filter(
         pk=message_id, status=Message.Status.QUEUED
-    ).update(status=Message.Status.SUBMITTING)
+    ).update(status=Message.Status.SUBMITTING, submitting_since=timezone.now())
     if not claimed:
         logger.info("message not queued, skipped id=%s", message_id)
         return None
@@ -317,10 +338,15 @@ def message_dispatch(*, message_id: int) -> Message.Status | None:
 
 
 def message_submit(*, message: Message) -> Message.Status:
-    """Hand a message this worker has claimed (SUBMITTING) to the gateway.
+    """Hand a message this worker has claimed (SUBMITTING) to a gateway.
 
     Shared by the one-message and the campaign dispatchers, which differ only
-    in how they claim; returns the message's new status.
+    in how they claim; returns the message's new status. The gateways are
+    those of the route for the recipient's number, tried in order: one that
+    is down is skipped, one at its throughput limit is waited for a little
+    and then passed over, and one that fails for now is marked down and the
+    next is tried. A permanent refusal fails the message and refunds it;
+    when every gateway failed for now, it waits to be retried.
     """
     assert message.status == Message.Status.SUBMITTING
     if message.recipient == ERASED:
@@ -330,7 +356,12 @@ def message_submit(*, message: Message) -> Message.Status:
             completed_at=timezone.now(),
         )
         return Message.Status.FAILED
-    gateway = gateway_for_messages()
+    if message.expires_at is not None and message.expires_at <= timezone.now():
+        message_close(
+            message_id=message.pk, status=Message.Status.EXPIRED, reason=EXPIRED_REASON
+        )
+        return Message.Status.EXPIRED
+
     submission = Submission(
         message_id=message.pk,
         sender=message.sender,
@@ -339,39 +370,137 @@ def message_submit(*, message: Message) -> Message.Status:
         encoding=count_segments(message.body).encoding,
         parts=message.parts,
     )
-    try:
-        with transaction.atomic():
-            result = gateway.submit(submission)
-            if result.pending:
-                # The adapter's own connection records the outcome later.
-                Message.objects.filter(pk=message.pk).update(gateway=gateway.name)
-            else:
-                Message.objects.filter(pk=message.pk).update(
-                    status=Message.Status.SUBMITTED,
-                    gateway=gateway.name,
-                    provider_message_id=result.provider_message_id,
-                    submitted_at=timezone.now(),
+    names = route_gateways(number=message.recipient)
+    down = gateways_down(names=names)
+    reason = "Every gateway on the route is down."
+    for name in names:
+        if name in down:
+            continue
+        if not throughput_acquire(name=name):
+            reason = "Every gateway on the route is busy."
+            continue
+        gateway = gateway_named(name)
+        try:
+            with transaction.atomic():
+                result = gateway.submit(submission)
+                claimed = Message.objects.filter(
+                    pk=message.pk, status=Message.Status.SUBMITTING
                 )
-    except GatewayError as exc:
-        Message.objects.filter(pk=message.pk).update(
+                if result.pending:
+                    # The adapter's own connection records the outcome later.
+                    taken = claimed.update(gateway=gateway.name, next_attempt_at=None)
+                else:
+                    taken = claimed.update(
+                        status=Message.Status.SUBMITTED,
+                        gateway=gateway.name,
+                        provider_message_id=result.provider_message_id,
+                        submitted_at=timezone.now(),
+                        next_attempt_at=None,
+                    )
+        except GatewayError as exc:
+            logger.warning(
+                "gateway refused message id=%s gateway=%s permanent=%s",
+                message.pk,
+                name,
+                exc.permanent,
+            )
+            if exc.permanent:
+                Message.objects.filter(pk=message.pk).update(gateway=name)
+                message_close(
+                    message_id=message.pk,
+                    status=Message.Status.FAILED,
+                    reason=exc.reason,
+                )
+                return Message.Status.FAILED
+            gateway_failed(name=name)
+            reason = exc.reason
+            continue
+
+        gateway_succeeded(name=name)
+        if not taken:
+            # Only the reconciler moves a claimed message, after
+            # TMC_RECONCILE_AFTER_SECONDS; a submit that slow is reported.
+            logger.error("message reconciled while submitting id=%s", message.pk)
+        logger.info("message submitted id=%s gateway=%s", message.pk, name)
+        return Message.Status.SUBMITTING if result.pending else Message.Status.SUBMITTED
+
+    return _retry_later(message, reason)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The wait after ``attempts`` failed passes: doubling, with jitter.
+
+    Between half and all of TMC_RETRY_BASE_SECONDS * 2**(attempts - 1): the
+    jitter spreads out the retries of messages that failed together (a
+    gateway outage) so they do not all return at once.
+    """
+    ceiling = settings.TMC_RETRY_BASE_SECONDS * 2 ** min(attempts - 1, 16)
+    return timedelta(seconds=ceiling * _jitter.uniform(0.5, 1.0))
+
+
+def _retry_later(message: Message, reason: str) -> Message.Status:
+    attempts = message.attempts + 1
+    if attempts >= settings.TMC_RETRY_MAX_ATTEMPTS:
+        message_close(
+            message_id=message.pk,
             status=Message.Status.FAILED,
-            gateway=gateway.name,
-            failure_reason=exc.reason[:200],
-            completed_at=timezone.now(),
-        )
-        logger.warning(
-            "gateway refused message id=%s gateway=%s permanent=%s",
-            message.pk,
-            gateway.name,
-            exc.permanent,
+            reason=f"Not sent after {attempts} attempts: {reason}",
         )
         return Message.Status.FAILED
 
-    if result.pending:
-        logger.info("message handed over id=%s gateway=%s", message.pk, gateway.name)
-        return Message.Status.SUBMITTING
-    logger.info("message submitted id=%s gateway=%s", message.pk, gateway.name)
-    return Message.Status.SUBMITTED
+    Message.objects.filter(pk=message.pk, status=Message.Status.SUBMITTING).update(
+        status=Message.Status.RETRYING,
+        attempts=attempts,
+        next_attempt_at=timezone.now() + retry_delay(attempts),
+        failure_reason=reason[:200],
+        submitting_since=None,
+    )
+    logger.info("message to retry id=%s attempts=%s", message.pk, attempts)
+    return Message.Status.RETRYING
+
+
+def message_close(
+    *,
+    message_id: int,
+    status: Message.Status,
+    reason: str,
+    from_statuses: Collection[Message.Status] = (Message.Status.SUBMITTING,),
+) -> bool:
+    """Fail or expire a message no gateway took, and refund its credits.
+
+    Only from ``from_statuses``: by default SUBMITTING, the worker that
+    claimed it; the sweeps close QUEUED and RETRYING messages, never one a
+    worker holds. Returns False, refunding nothing, when the message is in
+    none of them (another worker closed it, or a gateway took it meanwhile).
+    """
+    assert status in {Message.Status.FAILED, Message.Status.EXPIRED}
+    with transaction.atomic():
+        # The conditional UPDATE is the claim on the refund: of two workers
+        # closing the same message at once (a permanent refusal and the
+        # expiry sweep, say), exactly one moves it out of the unsent
+        # statuses, and only that one refunds, in the same transaction.
+        assert set(from_statuses) <= Message.UNSENT_STATUSES
+        closed = Message.objects.filter(
+            pk=message_id, status__in=list(from_statuses)
+        ).update(
+            status=status,
+            failure_reason=reason[:200],
+            completed_at=timezone.now(),
+            next_attempt_at=None,
+        )
+        if not closed:
+            return False
+        message = Message.objects.select_related("organisation").get(pk=message_id)
+        credits_add(
+            organisation=message.organisation,
+            amount=message.credits,
+            kind=CreditLedgerEntry.Kind.REFUND,
+            reason=f"Refund for message {message.pk}",
+        )
+    logger.info(
+        "message %s and refunded id=%s credits=%s", status, message.pk, message.credits
+    )
+    return True
 
 
 # --- templates -----------------------------------------------------------------

@@ -1,7 +1,11 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from tmc.messaging import campaigns, scheduling
+from tmc.messaging import campaigns, recovery, scheduling
 from tmc.messaging.services import message_dispatch
 
 
@@ -28,3 +32,14 @@ def schedules_due_run_task() -> None:
 def campaigns_release_held_task() -> None:
     """Start campaigns held for quiet hours once the hours end, each minute."""
     scheduling.campaigns_release_held()
+
+
+@db_periodic_task(crontab(minute="*"))
+def messages_recover_task() -> None:
+    """Each minute: retries that are due, expiries, and dead workers' claims."""
+    recovery.messages_retry_due()
+    recovery.messages_expire()
+    recovery.messages_reconcile(
+        stale_before=timezone.now()
+        - timedelta(seconds=settings.TMC_RECONCILE_AFTER_SECONDS)
+    )

@@ -185,7 +185,10 @@ def report(request: HttpRequest) -> HttpResponse:
             messages=Count("id"),
             credits=Sum("credits"),
             delivered=Count("id", filter=Q(status=Message.Status.DELIVERED)),
-            failed=Count("id", filter=Q(status=Message.Status.FAILED)),
+            failed=Count(
+                "id",
+                filter=Q(status__in=[Message.Status.FAILED, Message.Status.EXPIRED]),
+            ),
         )
         .order_by("-credits")
     )

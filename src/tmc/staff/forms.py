@@ -99,3 +99,21 @@ class VirtualNumbersForm(forms.Form):
     def clean_numbers(self) -> list[str]:
         text: str = self.cleaned_data["numbers"]
         return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class RouteForm(forms.Form):
+    # Not "prefix": forms use that name for their own.
+    destination = forms.CharField(
+        label="Prefix",
+        max_length=7,
+        required=False,
+        help_text="An E.164 prefix such as +44 or +1; empty for the default route.",
+    )
+    gateways = forms.CharField(
+        max_length=400,
+        help_text="Gateway names, most preferred first, separated by commas.",
+    )
+
+    def clean_gateways(self) -> list[str]:
+        raw: str = self.cleaned_data["gateways"]
+        return [name.strip() for name in raw.split(",") if name.strip()]

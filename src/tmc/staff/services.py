@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, cast
 
@@ -28,6 +29,8 @@ from tmc.identity.policy import platform_policy
 from tmc.identity.services import USERNAME_PATTERN, WRONG_CREDENTIALS
 from tmc.notifications.catalogue import Kind
 from tmc.notifications.services import managers_of, notify
+from tmc.routing.models import Route
+from tmc.routing.services import gateway_reset, route_delete, route_set
 from tmc.staff.levels import Capability, Level, may
 from tmc.staff.models import (
     StaffAccess,
@@ -577,3 +580,49 @@ def staff_unlock(
         locked_at=None, failed_login_attempts=0, second_password_failures=0
     )
     _record("staff.unlocked", actor, target=member, request=request)
+
+
+# --- routes --------------------------------------------------------------------
+
+
+def staff_route_set(
+    *,
+    actor: StaffMember,
+    prefix: str,
+    gateways: Sequence[str],
+    request: HttpRequest | None = None,
+) -> Route:
+    """Create or replace a route (level 3); raise ValidationError."""
+    require(actor, Capability.MANAGE_GATEWAYS)
+    with transaction.atomic():
+        route = route_set(prefix=prefix, gateways=gateways)
+        _record(
+            "route.set",
+            actor,
+            target=route,
+            request=request,
+            details={"prefix": route.prefix, "gateways": list(route.gateways)},
+        )
+    return route
+
+
+def staff_route_delete(
+    *, actor: StaffMember, prefix: str, request: HttpRequest | None = None
+) -> bool:
+    """Remove a route (level 3); return whether there was one."""
+    require(actor, Capability.MANAGE_GATEWAYS)
+    with transaction.atomic():
+        deleted = route_delete(prefix=prefix)
+        if deleted:
+            _record("route.deleted", actor, request=request, details={"prefix": prefix})
+    return deleted
+
+
+def staff_gateway_reset(
+    *, actor: StaffMember, name: str, request: HttpRequest | None = None
+) -> None:
+    """Put a gateway back in service before its back-off ends (level 3)."""
+    require(actor, Capability.MANAGE_GATEWAYS)
+    with transaction.atomic():
+        gateway_reset(name=name)
+        _record("gateway.reset", actor, request=request, details={"gateway": name})

@@ -18,6 +18,8 @@ from tmc.identity.models import User
 from tmc.identity.policy import platform_policy
 from tmc.lib.phone import format_international, mask_number
 from tmc.messaging.models import InboundMessage, Message
+from tmc.routing.models import GatewayHealth, Route
+from tmc.routing.throughput import gateway_rate
 from tmc.staff.access import (
     clear_cookie,
     current,
@@ -30,6 +32,7 @@ from tmc.staff.forms import (
     CreditsForm,
     PackageForm,
     ReasonForm,
+    RouteForm,
     StaffLevelForm,
     StaffLoginForm,
     StaffMemberForm,
@@ -50,9 +53,12 @@ from tmc.staff.services import (
     organisation_suspend,
     package_change,
     staff_create,
+    staff_gateway_reset,
     staff_level_set,
     staff_login,
     staff_password_change,
+    staff_route_delete,
+    staff_route_set,
     staff_second_factor,
     staff_second_password_set,
     staff_session_end,
@@ -442,6 +448,70 @@ def member_unlock(request: HttpRequest, member_id: int) -> HttpResponse:
     staff_unlock(actor=member_of(request), member=_member(member_id), request=request)
     messages.success(request, "Unlocked.")
     return redirect("staff:members")
+
+
+# --- routes --------------------------------------------------------------------
+
+
+@staff_view(Capability.MANAGE_GATEWAYS)
+@require_http_methods(["GET", "POST"])
+def routes(request: HttpRequest) -> HttpResponse:
+    form = RouteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            route = staff_route_set(
+                actor=member_of(request),
+                prefix=form.cleaned_data["destination"],
+                gateways=form.cleaned_data["gateways"],
+                request=request,
+            )
+        except ValidationError as exc:
+            problems = exc.message_dict
+            problems["destination"] = problems.pop("prefix", [])
+            _errors(form, ValidationError(problems))
+        else:
+            messages.success(request, f"Route {route} saved.")
+            return redirect("staff:routes")
+
+    now = timezone.now()
+    all_routes = list(Route.objects.all())
+    health = {row.name: row for row in GatewayHealth.objects.all()}
+    names = sorted({n for route in all_routes for n in route.gateways} | set(health))
+    gateways = []
+    for name in names:
+        row = health.get(name)
+        down_until = row.down_until if row is not None else None
+        gateways.append(
+            {
+                "name": name,
+                "rate": gateway_rate(name),
+                "failures": row.total_failures if row is not None else 0,
+                "down_until": down_until if down_until and down_until > now else None,
+            }
+        )
+    return _render(
+        request,
+        "routes.html",
+        {"form": form, "routes": all_routes, "gateways": gateways},
+    )
+
+
+@staff_view(Capability.MANAGE_GATEWAYS)
+@require_POST
+def route_delete(request: HttpRequest) -> HttpResponse:
+    prefix = request.POST.get("prefix", "")
+    if staff_route_delete(actor=member_of(request), prefix=prefix, request=request):
+        messages.success(request, "Route deleted.")
+    return redirect("staff:routes")
+
+
+@staff_view(Capability.MANAGE_GATEWAYS)
+@require_POST
+def gateway_reset(request: HttpRequest) -> HttpResponse:
+    name = request.POST.get("gateway", "")
+    staff_gateway_reset(actor=member_of(request), name=name, request=request)
+    messages.success(request, f"{name} is back in service.")
+    return redirect("staff:routes")
 
 
 @staff_view(None)

@@ -77,3 +77,15 @@ class HttpGateway:
             provider_id,
         )
         return SubmitResult(provider_message_id=str(provider_id))
+
+    def lookup(self, message_id: int) -> str | None:
+        """The generic provider offers no look-up of what it received.
+
+        Raising leaves a message whose worker died mid-request for a person
+        to settle, rather than guessing: a guess of "not received" could
+        send it twice.
+        """
+        raise GatewayError(
+            f"{NAME} cannot say whether it received message {message_id}",
+            permanent=False,
+        )

@@ -17,6 +17,7 @@ class SimulatedHandset(models.Model):
         FAIL = "fail", "Fail (handset unreachable)"
         SILENT = "silent", "Never report"
         RANDOM = "random", "Use the configured failure rate"
+        REJECT = "reject", "Refuse at submission (number barred)"
 
     number = models.CharField(max_length=16, unique=True, help_text="E.164")
     outcome = models.CharField(
@@ -31,6 +32,10 @@ class SimulatedDelivery(models.Model):
     """A submission the simulator accepted, and what became of it."""
 
     provider_message_id = models.CharField(max_length=64, unique=True)
+    # Which simulator instance took it, and the platform's id for it: what a
+    # provider's own record holds, for ``lookup`` (reconciliation).
+    gateway = models.CharField(max_length=40, default="simulator")
+    message_id = models.BigIntegerField(null=True, blank=True)
     handset = models.ForeignKey(
         SimulatedHandset, on_delete=models.CASCADE, related_name="deliveries"
     )
@@ -43,6 +48,7 @@ class SimulatedDelivery(models.Model):
 
     class Meta:
         ordering = ["-accepted_at", "-id"]
+        indexes = [models.Index(fields=["gateway", "message_id"])]
 
     def __str__(self) -> str:
         return self.provider_message_id

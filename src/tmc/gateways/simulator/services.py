@@ -54,7 +54,7 @@ def simulator_report(provider_message_id: str) -> DeliveryState | None:
 
     reason = "" if state is DeliveryState.DELIVERED else "Handset unreachable"
     delivery_report_receive(
-        gateway=NAME,
+        gateway=delivery.gateway,
         provider_message_id=provider_message_id,
         state=state,
         reason=reason,

@@ -14,6 +14,7 @@ import logging
 from django.db import transaction
 
 from tmc.gateways.base import GatewayError, Submission, SubmitResult
+from tmc.gateways.smpp.models import SmppPart
 from tmc.gateways.smpp.services import NAME, parts_queue
 
 logger = logging.getLogger(__name__)
@@ -36,3 +37,15 @@ class SmppGateway:
             submission.parts,
         )
         return SubmitResult(provider_message_id="", pending=True)
+
+    def lookup(self, message_id: int) -> str | None:
+        """Whether the bind worker holds this message's parts.
+
+        Its parts are queued in the same transaction that hands the message
+        over, so parts mean the message was taken; their outcome is the bind
+        worker's to record. The answer names the message, not an SMSC id: a
+        message of several parts has one id per part.
+        """
+        if SmppPart.objects.filter(message_id=message_id).exists():
+            return f"smpp-parts-{message_id}"
+        return None

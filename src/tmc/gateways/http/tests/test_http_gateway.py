@@ -171,3 +171,12 @@ def test_a_signed_inbound_text_is_stored(provider: type[_Provider], db: None) ->
     inbound = InboundMessage.objects.get()
     assert inbound.body == "YES"
     assert inbound.sender == "+447400123456"
+
+
+def test_the_generic_provider_cannot_say_what_it_received(db: None) -> None:
+    """A message stuck mid-request is left for a person, never guessed about."""
+    from tmc.gateways.base import GatewayError
+    from tmc.gateways.http.adapter import HttpGateway
+
+    with pytest.raises(GatewayError, match="cannot say"):
+        HttpGateway().lookup(1)

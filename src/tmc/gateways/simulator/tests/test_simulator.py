@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tmc.gateways.base import DeliveryState, Submission
+from typing import Any
+
+import pytest
+
+from tmc.gateways.base import DeliveryState, GatewayError, Submission
 from tmc.gateways.simulator.adapter import SimulatorGateway
 from tmc.gateways.simulator.models import SimulatedDelivery, SimulatedHandset
 from tmc.gateways.simulator.services import handset_reply, simulator_report
@@ -32,6 +36,25 @@ def test_each_submission_gets_its_own_provider_id(db: None) -> None:
     assert first.provider_message_id != second.provider_message_id
     handset = SimulatedHandset.objects.get(number="+447400123456")
     assert handset.deliveries.count() == 2
+
+
+def test_lookup_finds_what_this_instance_took_by_the_platform_id(db: None) -> None:
+    result = SimulatorGateway().submit(_submission())
+
+    assert SimulatorGateway().lookup(1) == result.provider_message_id
+    assert SimulatorGateway().lookup(2) is None
+    assert SimulatorGateway(name="simulator-other").lookup(1) is None
+
+
+def test_an_instance_marked_down_refuses_for_now(db: None, settings: Any) -> None:
+    settings.TMC_SIMULATOR_DOWN = ["simulator-b"]
+
+    with pytest.raises(GatewayError) as caught:
+        SimulatorGateway(name="simulator-b").submit(_submission())
+
+    assert not caught.value.permanent
+    assert not SimulatedDelivery.objects.exists()
+    SimulatorGateway(name="simulator-a").submit(_submission())
 
 
 def test_a_report_is_made_once_only(db: None) -> None:

@@ -93,3 +93,34 @@ def test_a_repeated_receipt_changes_nothing(tenant_a: Tenant) -> None:
     message.refresh_from_db()
     assert message.status == Message.Status.DELIVERED
     assert SmppPart.objects.get(message=message).state == SmppPart.State.DELIVERED
+
+
+def test_a_stale_handed_over_message_is_settled_not_sent_again(
+    tenant_a: Tenant,
+) -> None:
+    """The reconciler finds the parts the bind worker holds, and resends none."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tmc.messaging.recovery import messages_reconcile
+
+    message = _queued(tenant_a, "Hello")
+    never_handed = message_send(user=tenant_a.user, recipient="07400 654321", body="x")
+    Message.objects.filter(pk=never_handed.pk).update(
+        status=Message.Status.SUBMITTING, gateway="smpp"
+    )
+
+    messages_reconcile(stale_before=timezone.now() + timedelta(seconds=1))
+
+    message.refresh_from_db()
+    never_handed.refresh_from_db()
+    assert message.status == Message.Status.SUBMITTED
+    assert SmppPart.objects.filter(message=message).count() == 1
+    # The one the bind worker never got went back to the queue, and the
+    # route (the simulator here) sent it once.
+    assert (never_handed.status, never_handed.gateway) == (
+        Message.Status.SUBMITTED,
+        "simulator",
+    )
+    assert not SmppPart.objects.filter(message=never_handed).exists()
