@@ -1,0 +1,64 @@
+"""The REST API, version 1, under /api/v1/.
+
+Every operation needs an API key (``Authorization: Bearer``) except the
+OpenAPI document and its docs page. The docs page is Swagger UI from the
+files django-ninja ships, served by whitenoise: no third-party origin, so
+the strict CSP holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import URLPattern, URLResolver
+from ninja import NinjaAPI
+from ninja.openapi.docs import Swagger
+
+from tmc.api import errors
+from tmc.api.auth import ApiKeyAuth
+from tmc.api.endpoints import account, messages
+from tmc.identity.access import ACCESS_ATTRIBUTE
+
+DESCRIPTION = """\
+Send texts and Boomerang questions, read messages and replies, and keep the
+address book, as one user of your account. Keys are made by Controllers and
+Administrators (Settings → API keys, or `tmc apikey create`) and act with
+that user's permissions and limits, narrowed by the key's scopes.
+
+Every error has the shape `{"error": {"code", "message", "field"}}`.
+Codes: """ + ", ".join(
+    f"`{code}` ({status})" for code, (status, _) in errors.CODES.items()
+)
+
+api = NinjaAPI(
+    title="TMC API",
+    version="1.0.0",
+    description=DESCRIPTION,
+    auth=ApiKeyAuth(),
+    urls_namespace="api-v1",
+    docs=Swagger(settings={"persistAuthorization": False}),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+errors.install(api)
+api.add_router("/", messages.router)
+api.add_router("/", account.router)
+
+# Ninja's own pages (the schema, the docs) answer to anyone; every other
+# operation checks its key.
+PUBLIC_NAMES = {"openapi-json", "openapi-view"}
+
+
+def _marked(patterns: list[Any]) -> list[Any]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            _marked(entry.url_patterns)
+        elif isinstance(entry, URLPattern):
+            rule = "public" if entry.name in PUBLIC_NAMES else "api-key"
+            setattr(entry.callback, ACCESS_ATTRIBUTE, rule)
+    return patterns
+
+
+def urls() -> tuple[list[Any], str, str]:
+    patterns, app_name, namespace = api.urls
+    return _marked(list(patterns)), app_name, namespace
