@@ -23,6 +23,7 @@ commands:
   numbers ACTION   the virtual numbers replies come to: add, list or retire
   simulate reply   act as a simulated handset texting one of our numbers
   segments         count a text's encoding and parts (text on stdin, JSON out)
+  apikey ACTION    API keys: create (printed once), list or revoke
   manage ARGS      run a Django management command
 
 Run `tmc COMMAND --help` for a command's options.
@@ -41,6 +42,7 @@ COMMANDS = {
     "numbers": "numbers",
     "simulate": "simulate",
     "segments": "segments",
+    "apikey": "apikey",
 }
 
 

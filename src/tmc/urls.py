@@ -21,5 +21,6 @@ urlpatterns = [
     path("notifications/", include("tmc.notifications.urls")),
     path("staff/", include("tmc.staff.urls")),
     path("api/v1/", api_urls()),
+    path("api-keys/", include("tmc.api.urls")),
     path("health/", health, name="health"),
 ]

@@ -9,6 +9,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
+from tmc.api.models import ApiKey
+from tmc.api.services import api_key_create
 from tmc.boomerang.answers import Kind
 from tmc.boomerang.models import Ticket
 from tmc.boomerang.services import numbers_add, question_create, question_send
@@ -110,7 +112,11 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
     template = message_template_create(
         user=b.user, name=CANARIES[9], body=f"{CANARIES[8]} {{first_name}}"
     )
+    api_key = api_key_create(
+        actor=None, user=b.user, name=CANARIES[3], scopes=["send"]
+    ).key
     return {
+        "api:key_revoke": {"key_id": api_key.pk},
         "boomerang:results": {"question_id": question.pk},
         "boomerang:export": {"question_id": question.pk},
         "simulator:reply": {"message_id": asked.pk},
@@ -143,6 +149,7 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         if "<" in route and not name.startswith(("staff:", "api-v1:"))
     }
     covered = {
+        "api:key_revoke",
         "boomerang:results",
         "boomerang:export",
         "simulator:reply",
@@ -212,6 +219,7 @@ def test_each_role_gets_404_for_another_organisations_ids(
         f"{CANARIES[8]} {{first_name}}",
     )
     assert not RememberedDevice.objects.filter(revoked_at__isnull=False).exists()
+    assert not ApiKey.objects.filter(revoked_at__isnull=False).exists()
     assert not UserSession.objects.filter(ended_at__isnull=False).exists()
     assert not Notification.objects.filter(read_at__isnull=False).exists()
 
