@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 
 from tmc.api.models import IdempotencyRecord
@@ -150,3 +152,35 @@ def test_a_failed_request_keeps_no_record_so_it_can_be_retried(
 
     assert retried.status_code == 201
     assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_requests_with_one_key_send_once(
+    tenant_a: Tenant, api_for: MakeClient
+) -> None:
+    """The unique (user, key) row makes the second wait, then replay."""
+    api = api_for(tenant_a.user)
+    barrier = threading.Barrier(4)
+    answers: list[Any] = []
+
+    def post() -> None:
+        try:
+            barrier.wait()
+            response = api.post("/messages", SEND, HTTP_IDEMPOTENCY_KEY="race")
+            answers.append((response.status_code, response.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert Message.objects.count() == 1
+    ids = {body.get("id") for status, body in answers if status == 201}
+    assert ids == {Message.objects.get().pk}
+    # A request that found the first still at work may be told so, never
+    # answered with a second send.
+    others = [body["error"]["code"] for status, body in answers if status != 201]
+    assert set(others) <= {"idempotency_in_progress"}
