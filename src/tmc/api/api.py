@@ -16,7 +16,7 @@ from ninja.openapi.docs import Swagger
 
 from tmc.api import errors
 from tmc.api.auth import ApiKeyAuth
-from tmc.api.endpoints import account, messages
+from tmc.api.endpoints import account, contacts, messages, replies
 from tmc.identity.access import ACCESS_ATTRIBUTE
 
 DESCRIPTION = """\
@@ -42,6 +42,8 @@ api = NinjaAPI(
 )
 errors.install(api)
 api.add_router("/", messages.router)
+api.add_router("/", replies.router)
+api.add_router("/", contacts.router)
 api.add_router("/", account.router)
 
 # Ninja's own pages (the schema, the docs) answer to anyone; every other
