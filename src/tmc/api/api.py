@@ -8,11 +8,14 @@ the strict CSP holds.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver
 from ninja import NinjaAPI
 from ninja.openapi.docs import Swagger
+from ninja.parser import Parser
 
 from tmc.api import errors
 from tmc.api.auth import ApiKeyAuth
@@ -30,7 +33,24 @@ Codes: """ + ", ".join(
     f"`{code}` ({status})" for code, (status, _) in errors.CODES.items()
 )
 
+
+class JsonParser(Parser):
+    """JSON bodies whose text can be stored: no lone surrogate (``"\\ud800"``),
+    which JSON allows but UTF-8, and so encryption, cannot carry."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        data = super().parse_body(request)
+        try:
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError as exc:
+            raise errors.ApiError(
+                "validation_error", "The body has text that is not valid Unicode."
+            ) from exc
+        return data
+
+
 api = NinjaAPI(
+    parser=JsonParser(),
     title="TMC API",
     version="1.0.0",
     description=DESCRIPTION,

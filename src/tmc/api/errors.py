@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from pydantic import BaseModel
 
 from tmc.accounts.services import InsufficientCredit
 from tmc.api.services import KeyRefused
@@ -98,6 +99,18 @@ def from_validation_error(exc: ValidationError) -> ApiError:
         field, messages = next(iter(exc.message_dict.items()))
         return ApiError("validation_error", messages[0], field=field)
     return ApiError("validation_error", exc.messages[0])
+
+
+def query_check(request: HttpRequest, known: type[BaseModel]) -> None:
+    """Refuse query parameters the endpoint does not take: a misspelt filter
+    would otherwise be ignored, and the answer look right but not be."""
+    unknown = sorted(set(request.GET) - set(known.model_fields))
+    if unknown:
+        raise ApiError(
+            "validation_error",
+            f"Unknown query parameter {unknown[0]!r}.",
+            field=unknown[0],
+        )
 
 
 def _location(loc: Any) -> str | None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictInt
+
+# A database id: anything else can name no row, and a bigger integer would
+# overflow the query instead of finding nothing.
+Id = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
 
 NUMBER_NOTE = (
     " E.164 if the key's user may see full numbers, otherwise masked "
@@ -79,7 +83,7 @@ class MessageIn(Schema):
         "Ignored for questions, which leave from a reply number.",
         examples=["AcmeAlerts"],
     )
-    replace_lookalikes: bool = Field(
+    replace_lookalikes: StrictBool = Field(
         default=False,
         description="Replace look-alike characters (curly quotes, say) when "
         "that makes the whole text GSM-7, which is cheaper.",
@@ -89,6 +93,7 @@ class MessageIn(Schema):
         default=None,
         description="Make the text a Boomerang question: replies are "
         "collected and tallied.",
+        examples=[{"title": "Shift cover Saturday", "kind": "yes_no"}],
     )
 
 
@@ -99,13 +104,13 @@ class PreviewIn(Schema):
         description="Mobile numbers to send to.",
         examples=[["+447700900123", "07700 900456"]],
     )
-    contact_ids: list[int] = Field(
+    contact_ids: list[Id] = Field(
         default_factory=list,
         max_length=10_000,
         description="Contacts of the account to send to.",
         examples=[[12]],
     )
-    group_ids: list[int] = Field(
+    group_ids: list[Id] = Field(
         default_factory=list,
         max_length=1000,
         description="Groups whose members to send to.",
@@ -192,10 +197,15 @@ class MessageOut(Schema):
         description="The Boomerang question it asks, if any.", examples=[None]
     )
     failure_reason: str = Field(description="Why it failed, if it did.", examples=[""])
-    created_at: datetime = Field(description="When it was accepted.")
-    submitted_at: datetime | None = Field(description="When the gateway took it.")
+    created_at: datetime = Field(
+        description="When it was accepted.", examples=["2025-01-31T09:30:00Z"]
+    )
+    submitted_at: datetime | None = Field(
+        description="When the gateway took it.", examples=["2025-01-31T09:30:00Z"]
+    )
     completed_at: datetime | None = Field(
-        description="When it was delivered or failed."
+        description="When it was delivered or failed.",
+        examples=["2025-01-31T09:30:00Z"],
     )
 
 

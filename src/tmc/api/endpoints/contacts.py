@@ -13,9 +13,10 @@ from pydantic import Field
 from tmc.accounts.scoping import get_for_user_or_404
 from tmc.api.auth import acting_user, number_for
 from tmc.api.endpoints.messages import IDEMPOTENCY_HEADER, READ_ERRORS, WRITE_ERRORS
-from tmc.api.errors import ApiError, from_validation_error
+from tmc.api.errors import ApiError, from_validation_error, query_check
 from tmc.api.idempotency import idempotent
 from tmc.api.models import Scope
+from tmc.api.schemas import Id
 from tmc.contacts.models import Contact, Group, OptOut
 from tmc.contacts.services import (
     ContactDetails,
@@ -65,7 +66,7 @@ class ContactIn(Schema):
         description="Custom fields, used as merge fields in texts.",
         examples=[{"first_name": "Ann", "team": "Blue"}],
     )
-    group_ids: list[int] = Field(
+    group_ids: list[Id] = Field(
         default_factory=list,
         max_length=1000,
         description="The groups they belong to (replacing any others).",
@@ -94,7 +95,7 @@ class ContactPatch(Schema):
         description="Replaces all custom fields.",
         examples=[{"team": "Red"}],
     )
-    group_ids: list[int] | None = Field(
+    group_ids: list[Id] | None = Field(
         default=None,
         max_length=1000,
         description="Replaces the groups.",
@@ -114,9 +115,13 @@ class ContactOut(Schema):
     fields: dict[str, str] = Field(
         description="Custom fields.", examples=[{"team": "Blue"}]
     )
-    group_ids: list[int] = Field(description="Their groups.", examples=[[3]])
-    created_at: datetime = Field(description="When they were added.")
-    updated_at: datetime = Field(description="When they last changed.")
+    group_ids: list[Id] = Field(description="Their groups.", examples=[[3]])
+    created_at: datetime = Field(
+        description="When they were added.", examples=["2025-01-31T09:30:00Z"]
+    )
+    updated_at: datetime = Field(
+        description="When they last changed.", examples=["2025-01-31T09:30:00Z"]
+    )
 
 
 class ContactPage(Schema):
@@ -196,7 +201,9 @@ class GroupOut(Schema):
     id: int = Field(description="The group's id.", examples=[3])
     name: str = Field(description="Its name.", examples=["Volunteers"])
     description: str = Field(description="What it is for.", examples=["Saturday rota"])
-    created_at: datetime = Field(description="When it was made.")
+    created_at: datetime = Field(
+        description="When it was made.", examples=["2025-01-31T09:30:00Z"]
+    )
 
 
 class OptOutIn(Schema):
@@ -217,7 +224,9 @@ class OptOutOut(Schema):
     source: str = Field(
         description="`reply` (they texted STOP) or `manual`.", examples=["reply"]
     )
-    created_at: datetime = Field(description="When it was added.")
+    created_at: datetime = Field(
+        description="When it was added.", examples=["2025-01-31T09:30:00Z"]
+    )
 
 
 class OptOutPage(Schema):
@@ -263,6 +272,7 @@ def contact_out(contact: Contact, viewer: User) -> ContactOut:
 )
 def contact_list(request: HttpRequest, page: Query[PageQuery]) -> ContactPage:
     user = acting_user(request, Scope.MANAGE_CONTACTS)
+    query_check(request, PageQuery)
     found = list(
         Contact.objects.for_user(user)
         .filter(pk__gt=_cursor(page.cursor))
@@ -514,6 +524,7 @@ def opt_out_out(entry: OptOut, viewer: User) -> OptOutOut:
 )
 def opt_out_list(request: HttpRequest, page: Query[PageQuery]) -> OptOutPage:
     user = acting_user(request, Scope.MANAGE_CONTACTS)
+    query_check(request, PageQuery)
     found = list(
         OptOut.objects.for_user(user)
         .filter(pk__gt=_cursor(page.cursor))

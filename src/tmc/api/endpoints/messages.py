@@ -6,18 +6,18 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from ninja.params.functions import Header
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from tmc.accounts.scoping import get_for_user_or_404
 from tmc.api.auth import acting_user, number_for
-from tmc.api.errors import ApiError, from_validation_error
+from tmc.api.errors import ApiError, from_validation_error, query_check
 from tmc.api.idempotency import idempotent
 from tmc.api.models import Scope
 from tmc.api.schemas import (
@@ -245,6 +245,25 @@ def message_detail(request: HttpRequest, message_id: int) -> MessageOut:
     return message_out(message, user)
 
 
+def _iso_moment(value: object) -> object:
+    """Only an ISO 8601 date-time with its zone: pydantic alone would also
+    take a bare number as a Unix time, which no client means here."""
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(
+            "Give an ISO 8601 date-time, e.g. 2025-01-31T00:00:00Z."
+        ) from exc
+    if moment.tzinfo is None:
+        raise ValueError("Give the time zone too, e.g. 2025-01-31T00:00:00Z.")
+    return moment
+
+
+Moment = Annotated[datetime, BeforeValidator(_iso_moment)]
+
+
 class MessageFilters(Schema):
     status: (
         Literal["queued", "submitting", "submitted", "delivered", "failed"] | None
@@ -253,12 +272,12 @@ class MessageFilters(Schema):
         description="Only messages with this status.",
         examples=["delivered"],
     )
-    since: datetime | None = Field(
+    since: Moment | None = Field(
         default=None,
         description="Only messages accepted at or after this time (ISO 8601).",
         examples=["2025-01-31T00:00:00Z"],
     )
-    until: datetime | None = Field(
+    until: Moment | None = Field(
         default=None,
         description="Only messages accepted before this time (ISO 8601).",
         examples=["2025-02-01T00:00:00Z"],
@@ -303,6 +322,7 @@ def _cursor_decode(cursor: str) -> tuple[datetime, int]:
 )
 def message_list(request: HttpRequest, filters: Query[MessageFilters]) -> MessagePage:
     user = acting_user(request, Scope.READ_MESSAGES)
+    query_check(request, MessageFilters)
     messages = _with_question(Message.objects.for_user(user)).order_by(
         "-created_at", "-id"
     )

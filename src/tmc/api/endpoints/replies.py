@@ -12,7 +12,7 @@ from pydantic import Field
 from tmc.api.auth import acting_user, number_for
 from tmc.api.endpoints.contacts import ID_MAX, _cursor
 from tmc.api.endpoints.messages import READ_ERRORS, WRITE_ERRORS
-from tmc.api.errors import ApiError
+from tmc.api.errors import ApiError, query_check
 from tmc.api.models import Scope
 from tmc.boomerang.models import ConversationEntry
 from tmc.boomerang.services import reply_mark_read
@@ -35,8 +35,12 @@ class ReplyOut(Schema):
     question_id: int | None = Field(
         description="The Boomerang question it answers, if any.", examples=[5]
     )
-    received_at: datetime = Field(description="When it arrived.")
-    read_at: datetime | None = Field(description="When it was marked read.")
+    received_at: datetime = Field(
+        description="When it arrived.", examples=["2025-01-31T09:30:00Z"]
+    )
+    read_at: datetime | None = Field(
+        description="When it was marked read.", examples=["2025-01-31T09:30:00Z"]
+    )
 
 
 class ReplyPage(Schema):
@@ -95,6 +99,7 @@ def reply_out(entry: ConversationEntry, viewer: User) -> ReplyOut:
 )
 def reply_list(request: HttpRequest, filters: Query[ReplyQuery]) -> ReplyPage:
     user = acting_user(request, Scope.READ_REPLIES)
+    query_check(request, ReplyQuery)
     entries = _visible(user).filter(inbound_id__gt=_cursor(filters.cursor))
     if filters.unread is not None:
         entries = entries.filter(read_at__isnull=filters.unread)

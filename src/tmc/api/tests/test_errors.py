@@ -184,3 +184,36 @@ def test_two_concurrent_requests_with_one_key_send_once(
     # answered with a second send.
     others = [body["error"]["code"] for status, body in answers if status != 201]
     assert set(others) <= {"idempotency_in_progress"}
+
+
+def test_a_lone_surrogate_is_422_not_a_500(
+    tenant_a: Tenant, api_for: MakeClient
+) -> None:
+    api = api_for(tenant_a.user)
+
+    response = api.client.post(
+        "/api/v1/messages",
+        b'{"to": "07400 123456", "body": "Hi \\ud800"}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 422
+    assert _error(response)["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"status": "lost"},
+        {"since": "0.5"},
+        {"since": "2025-01-01T00:00"},
+        {"colour": "red"},
+    ],
+)
+def test_a_bad_filter_is_422(
+    tenant_a: Tenant, api_for: MakeClient, query: dict[str, str]
+) -> None:
+    response = api_for(tenant_a.user).get("/messages", query)
+
+    assert response.status_code == 422
+    assert _error(response)["field"] == next(iter(query))
