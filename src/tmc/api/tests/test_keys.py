@@ -205,3 +205,17 @@ def test_a_key_never_signs_anyone_in(tenant_a: Tenant, api_for: MakeClient) -> N
 
     assert response.status_code == 200
     assert "sessionid" not in response.cookies
+
+
+def test_a_signed_in_browser_is_not_an_api_client(tenant_a: Tenant) -> None:
+    """The API reads no cookie, so a session cannot be ridden cross-site."""
+    browser = tenant_a.client_for(tenant_a.controller, second_factor=True)
+
+    response = browser.post(
+        "/api/v1/messages",
+        {"to": "07400 123456", "body": "Hi"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 401
+    assert _error(response)["code"] == "missing_key"
