@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
@@ -258,7 +258,16 @@ def _iso_moment(value: object) -> object:
         ) from exc
     if moment.tzinfo is None:
         raise ValueError("Give the time zone too, e.g. 2025-01-31T00:00:00Z.")
-    return moment
+    return _in_utc(moment)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    # PostgreSQL refuses offsets past 15:59 that ISO 8601 allows (up to
+    # 23:59), and an offset can push a date past year 9999: UTC has neither.
+    try:
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError("The date-time is out of range.") from exc
 
 
 Moment = Annotated[datetime, BeforeValidator(_iso_moment)]
@@ -306,6 +315,7 @@ def _cursor_decode(cursor: str) -> tuple[datetime, int]:
         pk = int(data["id"])
         if at.tzinfo is None or not 0 < pk < 2**63:
             raise ValueError("naive time or bad id")
+        at = _in_utc(at)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise ApiError(
             "validation_error", "The cursor is not one this API gave.", field="cursor"

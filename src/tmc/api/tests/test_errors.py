@@ -217,3 +217,13 @@ def test_a_bad_filter_is_422(
 
     assert response.status_code == 422
     assert _error(response)["field"] == next(iter(query))
+
+
+def test_an_offset_postgresql_cannot_store_is_read_in_utc(
+    tenant_a: Tenant, api_for: MakeClient
+) -> None:
+    api = api_for(tenant_a.user)
+
+    response = api.get("/messages", {"until": "6889-09-11T08:50:23-20:11"})
+
+    assert response.status_code == 200
