@@ -8,11 +8,11 @@ the strict CSP holds.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver
+from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
@@ -34,19 +34,50 @@ Codes: """ + ", ".join(
 )
 
 
+def _storable(value: Any) -> bool:
+    """True when every string in ``value`` can be stored as it is.
+
+    JSON allows a NUL character (PostgreSQL text cannot hold one) and a lone
+    surrogate such as ``"\\ud800"`` (UTF-8, and so encryption, cannot carry
+    one); both are refused here, for every field at once.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
+    return True
+
+
 class JsonParser(Parser):
-    """JSON bodies whose text can be stored: no lone surrogate (``"\\ud800"``),
-    which JSON allows but UTF-8, and so encryption, cannot carry."""
+    """JSON bodies, and query strings, whose text can be stored."""
 
     def parse_body(self, request: HttpRequest) -> Any:
         data = super().parse_body(request)
-        try:
-            json.dumps(data, ensure_ascii=False).encode()
-        except UnicodeEncodeError as exc:
+        if not _storable(data):
             raise errors.ApiError(
-                "validation_error", "The body has text that is not valid Unicode."
-            ) from exc
+                "validation_error",
+                "The body has a NUL character or text that is not valid Unicode.",
+            )
         return data
+
+    def parse_querydict(
+        self,
+        data: MultiValueDict[str, Any],
+        list_fields: list[str],
+        request: HttpRequest,
+    ) -> dict[str, Any]:
+        parsed = super().parse_querydict(data, list_fields, request)
+        if not _storable(parsed):
+            raise errors.ApiError("validation_error", "The query has a NUL character.")
+        return parsed
 
 
 api = NinjaAPI(

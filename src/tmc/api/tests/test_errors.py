@@ -227,3 +227,18 @@ def test_an_offset_postgresql_cannot_store_is_read_in_utc(
     response = api.get("/messages", {"until": "6889-09-11T08:50:23-20:11"})
 
     assert response.status_code == 200
+
+
+def test_a_nul_character_is_422_not_a_500(
+    tenant_a: Tenant, api_for: MakeClient
+) -> None:
+    """PostgreSQL text cannot hold NUL; it is refused before any service."""
+    api = api_for(tenant_a.user)
+
+    body = api.client.post(
+        "/api/v1/groups", b'{"name": "A\\u0000B"}', content_type="application/json"
+    )
+    query = api.get("/contacts", {"cursor": "1\x00"})
+
+    assert body.status_code == query.status_code == 422
+    assert _error(body)["code"] == _error(query)["code"] == "validation_error"
