@@ -25,6 +25,7 @@ commands:
   simulate reply   act as a simulated handset texting one of our numbers
   smpp             hold the SMPP bind that carries messages (TMC_GATEWAY=smpp)
   segments         count a text's encoding and parts (text on stdin, JSON out)
+  apikey ACTION    API keys: create (printed once), list or revoke
   manage ARGS      run a Django management command
 
 Run `tmc COMMAND --help` for a command's options.
@@ -45,6 +46,7 @@ COMMANDS = {
     "simulate": "simulate",
     "smpp": "smpp",
     "segments": "segments",
+    "apikey": "apikey",
 }
 
 

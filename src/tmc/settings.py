@@ -267,6 +267,13 @@ try:
         "TMC_RECONCILE_AFTER_SECONDS", 300, minimum=1
     )
 
+    # Per API key: a sustained rate and the burst a quiet key may spend at
+    # once (a token bucket; see tmc.api.ratelimit).
+    TMC_API_RATE_PER_SECOND = env.read_float(
+        "TMC_API_RATE_PER_SECOND", 10.0, minimum=0.01, maximum=10_000.0
+    )
+    TMC_API_RATE_BURST = env.read_int("TMC_API_RATE_BURST", 50, minimum=1)
+
     # Two years by default: long enough for a yearly audit and its follow-up.
     TMC_AUDIT_RETENTION_DAYS = env.read_int("TMC_AUDIT_RETENTION_DAYS", 730, minimum=1)
     TMC_AUDIT_ANCHOR_FILE = TMC_HOME / "audit-anchors.log"
@@ -327,6 +334,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    # Listed so that its docs page uses the bundled Swagger UI files, served
+    # by whitenoise, rather than a CDN the CSP would refuse anyway.
+    "ninja",
     "huey.contrib.djhuey",
     "tmc.accounts",
     "tmc.identity",
@@ -342,6 +352,7 @@ INSTALLED_APPS = [
     "tmc.staff",
     "tmc.notifications",
     "tmc.ops",
+    "tmc.api",
 ]
 
 MIDDLEWARE = [

@@ -1,6 +1,7 @@
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
+from tmc.api.api import urls as api_urls
 from tmc.identity.access import public
 
 
@@ -20,5 +21,7 @@ urlpatterns = [
     path("activity/", include("tmc.audit.urls")),
     path("notifications/", include("tmc.notifications.urls")),
     path("staff/", include("tmc.staff.urls")),
+    path("api/v1/", api_urls()),
+    path("api-keys/", include("tmc.api.urls")),
     path("health/", health, name="health"),
 ]

@@ -11,6 +11,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 
+from tmc.api.models import ApiKey
+from tmc.api.services import api_key_create
 from tmc.boomerang.answers import Kind
 from tmc.boomerang.models import KeywordRule, Ticket
 from tmc.boomerang.services import (
@@ -78,7 +80,7 @@ def test_every_view_declares_its_access_rule(
     rule = getattr(pattern.callback, ACCESS_ATTRIBUTE, None)
 
     assert rule is not None, f"{route} ({name}) has no access rule"
-    assert rule.split(":")[0] in {"public", "signed-in", "control", "staff"}
+    assert rule.split(":")[0] in {"public", "signed-in", "control", "staff", "api-key"}
 
 
 # --- the access matrix ---------------------------------------------------------
@@ -137,7 +139,11 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         numbers_text="07400 999111",
         body=CANARIES[0],
     )
+    api_key = api_key_create(
+        actor=None, user=b.user, name=CANARIES[3], scopes=["send"]
+    ).key
     return {
+        "api:key_revoke": {"key_id": api_key.pk},
         "messaging:schedule": {"schedule_id": schedule.pk},
         "messaging:schedule_edit": {"schedule_id": schedule.pk},
         "messaging:schedule_cancel": {"schedule_id": schedule.pk},
@@ -170,9 +176,11 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
     with_ids = {
         name
         for route, name, _ in ALL_PATTERNS
-        if "<" in route and not name.startswith("staff:")
+        # The API has its own matrix (tests/access/test_api_rules.py).
+        if "<" in route and not name.startswith(("staff:", "api-v1:"))
     }
     covered = {
+        "api:key_revoke",
         "boomerang:results",
         "boomerang:export",
         "simulator:reply",
@@ -252,6 +260,7 @@ def test_each_role_gets_404_for_another_organisations_ids(
         f"{CANARIES[8]} {{first_name}}",
     )
     assert not RememberedDevice.objects.filter(revoked_at__isnull=False).exists()
+    assert not ApiKey.objects.filter(revoked_at__isnull=False).exists()
     assert not UserSession.objects.filter(ended_at__isnull=False).exists()
     assert not Notification.objects.filter(read_at__isnull=False).exists()
 

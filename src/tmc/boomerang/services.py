@@ -887,6 +887,16 @@ def conversation_read(*, ticket: Ticket) -> list[ConversationEntry]:
     return entries
 
 
+def reply_mark_read(*, entry: ConversationEntry) -> ConversationEntry:
+    """Mark one reply read (the API's way; the inbox reads whole threads)."""
+    assert entry.inbound_id is not None
+    ConversationEntry.objects.filter(pk=entry.pk, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+    entry.refresh_from_db(fields=["read_at"])
+    return entry
+
+
 def conversation_reply(
     *, user: User, ticket: Ticket, body: str, request: HttpRequest | None = None
 ) -> Message:

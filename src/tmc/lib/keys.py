@@ -1,8 +1,11 @@
-"""Secrets that live in TMC_HOME: the web signing key and the master key.
+"""Secrets that live in TMC_HOME: the web signing key, the master key and
+the API key pepper.
 
 They are generated once by ``tmc init`` with owner-only permissions and are
 never printed, logged or stored in the database. The master key wraps the
-per-organisation data keys used for encryption at rest.
+per-organisation data keys used for encryption at rest. The API key pepper
+keys the HMAC under which API keys are stored: a stolen database alone
+cannot be used to test guesses, and a lookup stays one indexed query.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 SECRET_KEY_FILE = "secret_key"  # noqa: S105  # nosec B105
 MASTER_KEY_FILE = "master.key"
 MASTER_KEY_BYTES = 32  # AES-256
+API_KEY_PEPPER_FILE = "api_key_pepper"
 
 
 class MissingSecretError(Exception):
@@ -41,6 +45,7 @@ def ensure_secrets(home: Path) -> list[str]:
         MASTER_KEY_FILE: lambda: base64.b64encode(
             secrets.token_bytes(MASTER_KEY_BYTES)
         ).decode("ascii"),
+        API_KEY_PEPPER_FILE: lambda: secrets.token_urlsafe(32),
     }
     for name, generate in generators.items():
         path = home / name

@@ -40,7 +40,9 @@ def test_secrets_are_created_once_and_private(tmp_path: Path) -> None:
     key_before = (home / keys.MASTER_KEY_FILE).read_text()
     second = keys.ensure_secrets(home)
 
-    assert sorted(first) == sorted([keys.SECRET_KEY_FILE, keys.MASTER_KEY_FILE])
+    assert sorted(first) == sorted(
+        [keys.SECRET_KEY_FILE, keys.MASTER_KEY_FILE, keys.API_KEY_PEPPER_FILE]
+    )
     assert second == []
     assert (home / keys.MASTER_KEY_FILE).read_text() == key_before
     for name in first:

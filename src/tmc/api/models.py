@@ -1,0 +1,120 @@
+"""API keys, and the responses kept to answer a retried request the same way."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.functional import cached_property
+
+from tmc.accounts import encryption
+from tmc.accounts.models import OrganisationOwned
+
+
+class Scope(models.TextChoices):
+    SEND = "send", "Send messages and questions"
+    READ_MESSAGES = "read_messages", "Read sent messages"
+    READ_REPLIES = "read_replies", "Read replies"
+    MANAGE_CONTACTS = "manage_contacts", "Manage contacts, groups and opt-outs"
+
+
+class ApiKey(OrganisationOwned):
+    """A key a program uses to act as one user of the organisation.
+
+    The key acts with that user's permissions and limits, narrowed by its
+    scopes and IP allow-list; it never reaches the control areas. Only an
+    HMAC-SHA256 of the key is stored (see ``tmc.api.services.key_digest``),
+    under a pepper kept in TMC_HOME, so a lookup is one indexed query and
+    the database alone reveals nothing usable. ``prefix`` is the key's
+    first characters, public, to tell keys apart in lists.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    # CIDRs; empty means any address.
+    allowed_networks = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"API key {self.prefix}… ({self.name})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        moment = now or timezone.now()
+        return self.expires_at is not None and self.expires_at <= moment
+
+    def has_scope(self, scope: Scope | str) -> bool:
+        return str(scope) in self.scopes
+
+
+class IdempotencyRecord(OrganisationOwned):
+    """The first response to a POST carrying an ``Idempotency-Key``.
+
+    Unique per user and key: of two requests racing with the same key, the
+    second waits on the first one's row and then replays its response. The
+    response is sealed with the organisation's data key, as it can name a
+    number or a body.
+    """
+
+    TABLE = "api_idempotencyrecord"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    key = models.CharField(max_length=255)
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    request_digest = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_sealed = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "key"], name="api_idempotency_key_unique_per_user"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"Idempotency record {self.pk}"
+
+    def seal(self, *, response: str) -> None:
+        self.response_sealed = encryption.encrypt(
+            self.organisation_id, response, context=self._context()
+        )
+        self.__dict__["response"] = response
+
+    def _context(self) -> str:
+        return encryption.field_context(self.TABLE, "response", self.uid)
+
+    @cached_property
+    def response(self) -> str:
+        return encryption.decrypt(
+            self.organisation_id, self.response_sealed, context=self._context()
+        )

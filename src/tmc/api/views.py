@@ -1,0 +1,67 @@
+"""The control-area page where Controllers and Administrators manage API keys."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from tmc.accounts.scoping import get_for_user_or_404
+from tmc.api.forms import ApiKeyForm
+from tmc.api.models import ApiKey
+from tmc.api.services import api_key_create, api_key_revoke
+from tmc.identity.access import control_area
+from tmc.identity.models import User
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@control_area()
+@require_http_methods(["GET", "POST"])
+def api_keys(request: HttpRequest) -> HttpResponse:
+    actor = _user(request)
+    form = ApiKeyForm(request.POST or None, actor=actor)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = api_key_create(
+                actor=actor,
+                user=form.cleaned_data["user"],
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                expires_at=form.expires_at(),
+                allowed_networks=form.networks(),
+                request=request,
+            )
+        except ValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                target = {"expires_at": "expires_on"}.get(field, field)
+                form.add_error(target if target in form.fields else None, problems)
+        else:
+            form = ApiKeyForm(actor=actor)
+    keys = ApiKey.objects.for_user(actor).select_related("user", "created_by")
+    # The new key is rendered in this one response and never again: it is
+    # not put in the session or a redirect, and the page is not cached
+    # (SessionSecurityMiddleware marks signed-in pages no-store).
+    return render(
+        request,
+        "api/keys.html",
+        {"form": form, "keys": keys, "created": created, "now": timezone.now()},
+        status=201 if created else 200,
+    )
+
+
+@control_area()
+@require_POST
+def api_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
+    actor = _user(request)
+    key = get_for_user_or_404(ApiKey, actor, pk=key_id)
+    if api_key_revoke(actor=actor, key=key, request=request):
+        messages.success(request, f"The key {key.prefix}… is revoked.")
+    return redirect("api:keys")
