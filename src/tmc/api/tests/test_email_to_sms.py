@@ -1,0 +1,294 @@
+"""Email to SMS through a real SMTP server on loopback and smtplib."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tmc.api.email_to_sms import EmailToSmsHandler, controller_kwargs, text_strip
+from tmc.api.models import EmailOrigin, Scope
+from tmc.api.services import api_key_create
+from tmc.contacts.models import OptOut
+from tmc.contacts.services import (
+    ContactDetails,
+    contact_create,
+    group_create,
+    opt_out_add,
+)
+from tmc.gateways.services import inbound_receive
+from tmc.identity.models import User
+from tmc.messaging.models import Message
+from tmc.testing import Tenant
+
+NUMBER = "+447400123456"
+OTHER = "+447400123789"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def server(transactional_db: None, settings: Any) -> Iterator[int]:
+    """An email-to-SMS server on a free loopback port; yields the port."""
+    settings.TMC_SMS_DOMAIN = "sms.test"
+    settings.TMC_SMTP_ALLOW_PLAIN = True
+    settings.TMC_SMTP_ALLOWED_IPS = []
+    port = _free_port()
+    controller = Controller(
+        EmailToSmsHandler(), hostname="127.0.0.1", port=port, **controller_kwargs()
+    )
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+def _key(user: Any, scopes: list[str] | None = None) -> str:
+    return api_key_create(
+        actor=None, user=user, name="Mail", scopes=scopes or [Scope.SEND]
+    ).raw
+
+
+def _email(to: list[str], body: str = "Hello there", subject: str = "") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "user@acme.example"
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message.set_content(body)
+    return message
+
+
+def _send(port: int, message: EmailMessage, login: tuple[str, str] | None) -> Any:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        if login is not None:
+            client.login(*login)
+        return client.send_message(message, from_addr="user@acme.example")
+
+
+def test_a_logged_in_email_becomes_a_text_and_a_report(
+    server: int, tenant_a: Tenant, mailoutbox: list[Any]
+) -> None:
+    """The body is the text; the report names the message and masks the number."""
+    key = _key(tenant_a.user)
+
+    _send(server, _email([f"{NUMBER}@sms.test"]), (tenant_a.user.username, key))
+
+    message = Message.objects.get()
+    assert message.body == "Hello there"
+    assert message.recipient == NUMBER
+    assert message.created_by_id == tenant_a.user.pk
+    assert EmailOrigin.objects.get(message=message).address == "user@acme.example"
+    report = mailoutbox[-1]
+    assert report.to == ["user@acme.example"]
+    assert f"message {message.pk}, 1 part(s)" in report.body
+    assert NUMBER not in report.body
+    assert key not in report.body
+
+
+def test_without_a_login_mail_is_refused_with_530(
+    server: int, tenant_a: Tenant
+) -> None:
+    with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+        _send(server, _email([f"{NUMBER}@sms.test"]), None)
+
+    assert refused.value.smtp_code == 530
+    assert not Message.objects.exists()
+
+
+def test_a_wrong_key_is_refused_with_535(server: int, tenant_a: Tenant) -> None:
+    with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+        _send(server, _email([f"{NUMBER}@sms.test"]), (tenant_a.user.username, "tmc_x"))
+
+    assert refused.value.smtp_code == 535
+
+
+def test_another_users_key_or_a_key_without_send_is_refused(
+    server: int, tenant_a: Tenant
+) -> None:
+    others = _key(tenant_a.administrator)
+    read_only = _key(tenant_a.user, scopes=[Scope.READ_MESSAGES])
+
+    for password in (others, read_only):
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            _send(
+                server,
+                _email([f"{NUMBER}@sms.test"]),
+                (tenant_a.user.username, password),
+            )
+
+
+def test_an_unknown_domain_is_refused_with_550(server: int, tenant_a: Tenant) -> None:
+    key = _key(tenant_a.user)
+
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        _send(
+            server,
+            _email([f"{NUMBER}@elsewhere.example"]),
+            (tenant_a.user.username, key),
+        )
+
+    assert refused.value.recipients[f"{NUMBER}@elsewhere.example"][0] == 550
+
+
+def test_an_allowed_address_sends_as_the_user_with_that_email(
+    server: int, tenant_a: Tenant, settings: Any, mailoutbox: list[Any]
+) -> None:
+    settings.TMC_SMTP_ALLOWED_IPS = ["127.0.0.0/8"]
+
+    _send(server, _email([f"{NUMBER}@sms.test"]), None)
+
+    assert Message.objects.get().created_by_id == tenant_a.user.pk
+    assert mailoutbox[-1].to == ["user@acme.example"]
+
+
+def test_an_allowed_address_with_an_unknown_or_inactive_sender_is_refused(
+    server: int, tenant_a: Tenant, settings: Any
+) -> None:
+    settings.TMC_SMTP_ALLOWED_IPS = ["127.0.0.0/8"]
+    User.objects.filter(pk=tenant_a.user.pk).update(is_active=False)
+
+    with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+        _send(server, _email([f"{NUMBER}@sms.test"]), None)
+
+    assert refused.value.smtp_code == 550
+    assert not Message.objects.exists()
+
+
+def test_an_opted_out_number_is_refused_by_email_and_the_others_sent(
+    server: int, tenant_a: Tenant, mailoutbox: list[Any]
+) -> None:
+    opt_out_add(
+        organisation=tenant_a.organisation, number=OTHER, source=OptOut.Source.MANUAL
+    )
+    key = _key(tenant_a.user)
+
+    _send(
+        server,
+        _email([f"{NUMBER}@sms.test", f"{OTHER}@sms.test"]),
+        (tenant_a.user.username, key),
+    )
+
+    assert [m.recipient for m in Message.objects.all()] == [NUMBER]
+    report = mailoutbox[-1]
+    assert report.subject == "Email to SMS: 1 of 2 sent"
+    assert "refused" in report.body
+    assert "opted out" in report.body.lower()
+    assert OTHER not in report.body
+
+
+def test_several_recipients_need_the_bulk_permission(
+    server: int, tenant_a: Tenant, mailoutbox: list[Any]
+) -> None:
+    User.objects.filter(pk=tenant_a.user.pk).update(can_send_bulk=False)
+    key = _key(tenant_a.user)
+
+    _send(
+        server,
+        _email([f"{NUMBER}@sms.test", f"{OTHER}@sms.test"]),
+        (tenant_a.user.username, key),
+    )
+
+    assert not Message.objects.exists()
+    assert "permission to send in bulk" in mailoutbox[-1].body
+
+
+def test_an_empty_body_sends_the_subject(server: int, tenant_a: Tenant) -> None:
+    key = _key(tenant_a.user)
+
+    _send(
+        server,
+        _email(
+            [f"{NUMBER}@sms.test"], body="\n-- \nJo Bloggs\n", subject="Door code 4"
+        ),
+        (tenant_a.user.username, key),
+    )
+
+    assert Message.objects.get().body == "Door code 4"
+
+
+def test_a_reply_to_a_text_sent_by_email_comes_back_by_email(
+    server: int, tenant_a: Tenant, mailoutbox: list[Any]
+) -> None:
+    key = _key(tenant_a.user)
+    _send(server, _email([f"{NUMBER}@sms.test"]), (tenant_a.user.username, key))
+    message = Message.objects.get()
+
+    inbound_receive(
+        gateway="simulator", sender=NUMBER, recipient=message.sender, body="Thanks!"
+    )
+
+    reply = mailoutbox[-1]
+    assert reply.to == ["user@acme.example"]
+    assert "Thanks!" in reply.body
+    assert NUMBER not in reply.body + reply.subject
+
+
+def test_a_group_address_sends_a_campaign_to_the_group(
+    server: int, tenant_a: Tenant, mailoutbox: list[Any]
+) -> None:
+    group = group_create(user=tenant_a.user, name="Weekend staff")
+    for number in (NUMBER, OTHER):
+        contact_create(
+            user=tenant_a.user,
+            number=number,
+            details=ContactDetails(),
+            group_ids=[group.pk],
+        )
+    key = _key(tenant_a.user)
+
+    _send(
+        server,
+        _email(["weekend-staff@groups.sms.test"], body="Rota is out"),
+        (tenant_a.user.username, key),
+    )
+
+    messages = Message.objects.filter(campaign__isnull=False)
+    assert sorted(m.recipient for m in messages) == sorted([NUMBER, OTHER])
+    assert EmailOrigin.objects.filter(message__in=messages).count() == 2
+    assert "campaign" in mailoutbox[-1].body
+    assert "to 2 recipient(s)" in mailoutbox[-1].body
+
+
+def test_an_unknown_group_is_refused_by_email(
+    server: int, tenant_a: Tenant, mailoutbox: list[Any]
+) -> None:
+    key = _key(tenant_a.user)
+
+    _send(server, _email(["nobody@groups.sms.test"]), (tenant_a.user.username, key))
+
+    assert not Message.objects.exists()
+    assert "no group with this name" in mailoutbox[-1].body
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("  Hello  \n\n", "Hello"),
+        ("Hello\n-- \nJo Bloggs\n01234 567890", "Hello"),
+        ("Hello\n> quoted\n>> deeper\nBye", "Hello\nBye"),
+        (
+            "Yes please\n\nOn Tue, 1 Dec 2026, Jo <jo@x.example> wrote:\n> Lunch?",
+            "Yes please",
+        ),
+        (
+            "Yes\nOn Tue, 1 Dec 2026 at 10:00, Jo Bloggs\n<jo@x.example> wrote:\n> Hi",
+            "Yes",
+        ),
+        ("On time today\nsee you", "On time today\nsee you"),
+        ("a -- b stays", "a -- b stays"),
+        ("\r\nLine one\r\nLine two\r\n", "Line one\nLine two"),
+        ("-- \nonly a signature", ""),
+    ],
+)
+def test_text_strip(text: str, expected: str) -> None:
+    assert text_strip(text) == expected
