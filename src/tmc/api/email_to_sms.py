@@ -31,6 +31,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections, transaction
+from django.template.loader import render_to_string
 
 from tmc.api.models import EmailOrigin, Scope
 from tmc.api.services import KeyRefused, api_key_check
@@ -231,6 +232,13 @@ def _send_group(*, user: User, origin: str, name: str, text: str) -> Outcome:
     )
 
 
+def _email(address: str, template: str, context: dict[str, Any]) -> None:
+    subject = render_to_string(f"api/{template}_subject.txt", context).strip()
+    text = render_to_string(f"api/{template}.txt", context)
+    html = render_to_string(f"api/{template}.html", context)
+    email_queue(address, subject, text, html)
+
+
 def email_to_sms_send(
     *, user: User, origin: str, recipients: Sequence[str], text: str
 ) -> list[Outcome]:
@@ -264,17 +272,7 @@ def email_to_sms_send(
                 )
 
     sent = sum(outcome.sent for outcome in outcomes)
-    lines = [
-        f"{outcome.recipient}: {'sent' if outcome.sent else 'refused'}, "
-        f"{outcome.detail}"
-        for outcome in outcomes
-    ]
-    email_queue(
-        origin,
-        f"Email to SMS: {sent} of {len(outcomes)} sent",
-        "Your email was handled as follows:\n\n" + "\n".join(lines) + "\n",
-        "",
-    )
+    _email(origin, "email_to_sms_report", {"outcomes": outcomes, "sent": sent})
     logger.info(
         "email to sms user_id=%s sent=%s refused=%s",
         user.pk,
@@ -293,11 +291,10 @@ def email_reply_forward(*, message: Message, sender: str, body: str) -> bool:
     origin = EmailOrigin.objects.filter(message=message).first()
     if origin is None:
         return False
-    email_queue(
+    _email(
         origin.address,
-        f"Reply from {mask_number(sender)}",
-        f"{mask_number(sender)} replied to message {message.pk}:\n\n{body}\n",
-        "",
+        "email_to_sms_reply",
+        {"sender_masked": mask_number(sender), "message_id": message.pk, "body": body},
     )
     return True
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.core.management import CommandError, call_command
 
 from tmc.api.email_to_sms import EmailToSmsHandler, controller_kwargs, text_strip
 from tmc.api.models import EmailOrigin, Scope
@@ -224,12 +225,16 @@ def test_a_reply_to_a_text_sent_by_email_comes_back_by_email(
     message = Message.objects.get()
 
     inbound_receive(
-        gateway="simulator", sender=NUMBER, recipient=message.sender, body="Thanks!"
+        gateway="simulator",
+        sender=NUMBER,
+        recipient=message.sender,
+        body="Thanks & see you",
     )
 
     reply = mailoutbox[-1]
     assert reply.to == ["user@acme.example"]
-    assert "Thanks!" in reply.body
+    assert "Thanks & see you" in reply.body
+    assert "Thanks &amp; see you" in reply.alternatives[0].content
     assert NUMBER not in reply.body + reply.subject
 
 
@@ -268,6 +273,40 @@ def test_an_unknown_group_is_refused_by_email(
 
     assert not Message.objects.exists()
     assert "no group with this name" in mailoutbox[-1].body
+
+
+def test_without_starttls_a_login_is_not_offered(
+    server: int, tenant_a: Tenant, settings: Any
+) -> None:
+    """Keys are never taken in clear unless TMC_SMTP_ALLOW_PLAIN is set."""
+    settings.TMC_SMTP_ALLOW_PLAIN = False
+    port = _free_port()
+    controller = Controller(
+        EmailToSmsHandler(), hostname="127.0.0.1", port=port, **controller_kwargs()
+    )
+    controller.start()
+    try:
+        with pytest.raises(smtplib.SMTPNotSupportedError):
+            _send(port, _email([f"{NUMBER}@sms.test"]), (tenant_a.user.username, "k"))
+    finally:
+        controller.stop()
+
+
+def test_the_command_refuses_to_take_keys_in_clear_by_default(
+    settings: Any,
+) -> None:
+    settings.TMC_SMTP_ALLOW_PLAIN = False
+    settings.TMC_SMTP_TLS_CERT = settings.TMC_SMTP_TLS_KEY = ""
+
+    with pytest.raises(CommandError, match="STARTTLS"):
+        call_command("smtp")
+
+
+def test_the_command_refuses_a_bad_allow_list(settings: Any) -> None:
+    settings.TMC_SMTP_ALLOWED_IPS = ["10.0.0.0/8", "not-a-network"]
+
+    with pytest.raises(CommandError, match="not-a-network"):
+        call_command("smtp")
 
 
 @pytest.mark.parametrize(
