@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import ssl
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from django.core.management import CommandError, call_command
 
 from tmc.api.email_to_sms import EmailToSmsHandler, controller_kwargs, text_strip
@@ -290,6 +298,62 @@ def test_without_starttls_a_login_is_not_offered(
             _send(port, _email([f"{NUMBER}@sms.test"]), (tenant_a.user.username, "k"))
     finally:
         controller.stop()
+
+
+def _self_signed(directory: Path) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_after_starttls_a_key_logs_in_and_sends(
+    server: int, tenant_a: Tenant, settings: Any, tmp_path: Path
+) -> None:
+    settings.TMC_SMTP_ALLOW_PLAIN = False
+    settings.TMC_SMTP_TLS_CERT, settings.TMC_SMTP_TLS_KEY = _self_signed(tmp_path)
+    key = _key(tenant_a.user)
+    port = _free_port()
+    controller = Controller(
+        EmailToSmsHandler(), hostname="127.0.0.1", port=port, **controller_kwargs()
+    )
+    controller.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.starttls(
+                context=ssl.create_default_context(cafile=settings.TMC_SMTP_TLS_CERT)
+            )
+            client.login(tenant_a.user.username, key)
+            client.send_message(
+                _email([f"{NUMBER}@sms.test"]), from_addr="user@acme.example"
+            )
+    finally:
+        controller.stop()
+
+    assert Message.objects.get().recipient == NUMBER
 
 
 def test_the_command_refuses_to_take_keys_in_clear_by_default(
