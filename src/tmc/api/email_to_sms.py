@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.db import connections, transaction
 from django.template.loader import render_to_string
 
@@ -50,6 +51,7 @@ T = TypeVar("T")
 RECIPIENTS_MAX = 100
 REFUSED_AUTH = "530 5.7.0 Authentication required"
 REFUSED_SENDER = "550 5.7.1 The sender is not a user of this service"
+REFUSED_NO_SENDER = "553 5.1.7 A sender address is needed for the results"
 REFUSED_DOMAIN = "550 5.1.2 Only <number>@{domain} and <group>@groups.{domain}"
 
 _SIGNATURE = {"-- ", "--"}
@@ -107,7 +109,9 @@ def message_text(message: EmailMessage) -> str:
     body = ""
     if part is not None and isinstance(part, EmailMessage):
         body = text_strip(str(part.get_content()))
-    return body or str(message.get("Subject", "")).strip()
+    text = body or str(message.get("Subject", "")).strip()
+    # PostgreSQL text cannot hold NUL, and no handset shows one.
+    return text.replace("\x00", "")
 
 
 # --- who is sending --------------------------------------------------------------
@@ -352,6 +356,11 @@ class EmailToSmsHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
+        # The results are mailed to this address, so it must be one.
+        try:
+            validate_email(address)
+        except ValidationError:
+            return REFUSED_NO_SENDER
         if not session.authenticated:
             if not ip_allowed(_peer_host(session)):
                 return REFUSED_AUTH
@@ -395,9 +404,16 @@ class EmailToSmsHandler:
             user = self._user(session, origin)
             if user is None:
                 return REFUSED_AUTH
-            email_to_sms_send(
-                user=user, origin=origin, recipients=recipients, text=text
-            )
+            try:
+                email_to_sms_send(
+                    user=user, origin=origin, recipients=recipients, text=text
+                )
+            except Exception:
+                # aiosmtpd would otherwise answer with the exception's text.
+                # A permanent error: some texts may be out already, and a
+                # client retrying a 4xx would send them twice.
+                logger.exception("email to sms failed user_id=%s", user.pk)
+                return "554 5.3.0 Sending failed; some texts may have been sent"
             return "250 2.0.0 Accepted; the results follow by email"
 
         return await server.loop.run_in_executor(_db_pool, _in_db_thread, send)
@@ -423,4 +439,7 @@ def controller_kwargs() -> dict[str, Any]:
         "auth_require_tls": not settings.TMC_SMTP_ALLOW_PLAIN,
         "tls_context": tls_context(),
         "decode_data": False,
+        # A text is at most a few hundred characters; 1 MB leaves room for
+        # HTML alternatives and signatures without accepting attachments.
+        "data_size_limit": 1_000_000,
     }

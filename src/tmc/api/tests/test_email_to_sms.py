@@ -283,6 +283,30 @@ def test_an_unknown_group_is_refused_by_email(
     assert "no group with this name" in mailoutbox[-1].body
 
 
+def test_an_empty_envelope_sender_is_refused(server: int, tenant_a: Tenant) -> None:
+    """The results go to the envelope sender, so there must be one."""
+    key = _key(tenant_a.user)
+
+    with smtplib.SMTP("127.0.0.1", server, timeout=30) as client:
+        client.login(tenant_a.user.username, key)
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            client.send_message(_email([f"{NUMBER}@sms.test"]), from_addr="")
+
+    assert refused.value.smtp_code == 553
+
+
+def test_a_nul_in_the_body_is_dropped(server: int, tenant_a: Tenant) -> None:
+    key = _key(tenant_a.user)
+
+    _send(
+        server,
+        _email([f"{NUMBER}@sms.test"], body="Hi\x00 there"),
+        (tenant_a.user.username, key),
+    )
+
+    assert Message.objects.get().body == "Hi there"
+
+
 def test_without_starttls_a_login_is_not_offered(
     server: int, tenant_a: Tenant, settings: Any
 ) -> None:
