@@ -343,7 +343,12 @@ class EmailToSmsHandler:
         # ``authenticate`` put the user's id here.
         user_id: object = session.auth_data
         if session.authenticated and isinstance(user_id, int):
-            return User.objects.select_related("organisation").get(pk=user_id)
+            # Checked again: the user may have been deactivated since login.
+            return (
+                User.objects.select_related("organisation")
+                .filter(pk=user_id, is_active=True, organisation__is_active=True)
+                .first()
+            )
         if ip_allowed(_peer_host(session)):
             return user_for_address(mail_from)
         return None
