@@ -24,6 +24,7 @@ commands:
   routes ACTION    routes by number prefix and gateway health: list, set, delete, reset
   simulate reply   act as a simulated handset texting one of our numbers
   smpp             hold the SMPP bind that carries messages (TMC_GATEWAY=smpp)
+  smtp             run the email-to-SMS server (mail to <number>@TMC_SMS_DOMAIN)
   segments         count a text's encoding and parts (text on stdin, JSON out)
   apikey ACTION    API keys: create (printed once), list or revoke
   manage ARGS      run a Django management command
@@ -45,6 +46,7 @@ COMMANDS = {
     "routes": "routes",
     "simulate": "simulate",
     "smpp": "smpp",
+    "smtp": "smtp",
     "segments": "segments",
     "apikey": "apikey",
 }

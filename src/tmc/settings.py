@@ -274,6 +274,16 @@ try:
     )
     TMC_API_RATE_BURST = env.read_int("TMC_API_RATE_BURST", 50, minimum=1)
 
+    # Email to SMS (`tmc smtp`): mail to <number>@TMC_SMS_DOMAIN is sent as a
+    # text. Clients log in with an API key, over STARTTLS unless plain logins
+    # are allowed (loopback and tests); clients at TMC_SMTP_ALLOWED_IPS may
+    # send unauthenticated as the user whose registered email is the sender.
+    TMC_SMS_DOMAIN = env.read_str("TMC_SMS_DOMAIN", "sms.localhost").lower()
+    TMC_SMTP_ALLOW_PLAIN = env.read_bool("TMC_SMTP_ALLOW_PLAIN", default=False)
+    TMC_SMTP_ALLOWED_IPS = env.read_list("TMC_SMTP_ALLOWED_IPS", [])
+    TMC_SMTP_TLS_CERT = env.read_str("TMC_SMTP_TLS_CERT", "")
+    TMC_SMTP_TLS_KEY = env.read_str("TMC_SMTP_TLS_KEY", "")
+
     # Two years by default: long enough for a yearly audit and its follow-up.
     TMC_AUDIT_RETENTION_DAYS = env.read_int("TMC_AUDIT_RETENTION_DAYS", 730, minimum=1)
     TMC_AUDIT_ANCHOR_FILE = TMC_HOME / "audit-anchors.log"

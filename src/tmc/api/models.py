@@ -118,3 +118,20 @@ class IdempotencyRecord(OrganisationOwned):
         return encryption.decrypt(
             self.organisation_id, self.response_sealed, context=self._context()
         )
+
+
+class EmailOrigin(models.Model):
+    """The mailbox a text sent by email came from, so replies go back there.
+
+    ``address`` is the envelope sender of the email, which was either
+    authenticated with the user's API key or is the user's registered email.
+    """
+
+    message = models.OneToOneField(
+        "messaging.Message", on_delete=models.CASCADE, related_name="email_origin"
+    )
+    address = models.EmailField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Email origin of message {self.message_id}"

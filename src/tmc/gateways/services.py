@@ -140,6 +140,10 @@ def inbound_receive(
             context={"sender_masked": mask_number(sender)},
             link=reverse("messaging:detail", kwargs={"message_id": route.message.pk}),
         )
+        # A text sent by email has its replies emailed back (after commit).
+        from tmc.api.email_to_sms import email_reply_forward
+
+        email_reply_forward(message=route.message, sender=sender, body=body)
     logger.info(
         "inbound received id=%s organisation_id=%s ticket_id=%s",
         inbound.pk,
