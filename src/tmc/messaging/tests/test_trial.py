@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import close_old_connections, connection
 from django.db.models import Sum
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -268,6 +270,38 @@ def test_a_number_that_opted_out_gets_no_code(trial: Tenant) -> None:
         verified_number_add(user=trial.user, number=VERIFIED)
 
     assert not Message.objects.filter(organisation=trial.organisation).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wrong_codes_posted_at_once_count_each_and_stop_at_the_lock() -> None:
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
+    tenant = make_tenant("Umbrella", credits=0, trial=True)
+    verified = verified_number_add(user=tenant.user, number=VERIFIED)
+    wrong = _wrong(_code_sent_to(tenant))
+    outcomes: list[str] = []
+    start = threading.Barrier(8)
+
+    def guess() -> None:
+        mine = VerifiedNumber.objects.get(pk=verified.pk)
+        start.wait()
+        try:
+            verified_number_confirm(user=tenant.user, verified=mine, code=wrong)
+            outcomes.append("verified")
+        except ValidationError:
+            outcomes.append("refused")
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=guess) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    verified.refresh_from_db()
+    assert outcomes == ["refused"] * 8
+    assert (verified.attempts, verified.is_verified) == (5, False)
 
 
 def test_a_code_expires_after_fifteen_minutes(trial: Tenant) -> None:
