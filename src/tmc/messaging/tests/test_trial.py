@@ -203,6 +203,17 @@ def test_organisations_off_trial_text_any_number(tenant_a: Tenant) -> None:
 # --- verification --------------------------------------------------------------
 
 
+def test_the_dashboard_and_compose_page_say_so_on_trial_only(
+    trial: Tenant, tenant_a: Tenant
+) -> None:
+    on_trial = trial.client_for(trial.user)
+    paying = tenant_a.client_for(tenant_a.user)
+
+    for page in (reverse("accounts:dashboard"), reverse("messaging:compose")):
+        assert b'data-testid="trial"' in on_trial.get(page).content
+        assert b'data-testid="trial"' not in paying.get(page).content
+
+
 def test_the_code_text_is_free_and_the_right_code_verifies(trial: Tenant) -> None:
     verified = verified_number_add(user=trial.user, number="07400 111222")
 
