@@ -205,6 +205,10 @@ try:
     TMC_BASE_URL = env.read_str("TMC_BASE_URL", "http://127.0.0.1:8000")
     TMC_DEFAULT_REGION = env.read_str("TMC_DEFAULT_REGION", "GB").upper()
     TMC_MAX_PARTS = env.read_int("TMC_MAX_PARTS", 6, minimum=1)
+    # The free trial: credits given to an organisation opened without a
+    # package, and the notice appended to each of its texts.
+    TMC_TRIAL_CREDITS = env.read_int("TMC_TRIAL_CREDITS", 20, minimum=0)
+    TMC_TRIAL_NOTICE = env.read_str("TMC_TRIAL_NOTICE", " - Sent with a TMC free trial")
     TMC_GATEWAY = env.read_str("TMC_GATEWAY", "simulator")
     TMC_SIMULATOR_REPORT_DELAY = env.read_float(
         "TMC_SIMULATOR_REPORT_DELAY", 2.0, minimum=0.0, maximum=3600.0

@@ -90,7 +90,7 @@ def signed_in_client(user: Any, *, second_factor: bool = False) -> Client:
     return client
 
 
-def make_tenant(name: str, *, credits: int = 100) -> Tenant:
+def make_tenant(name: str, *, credits: int = 100, trial: bool = False) -> Tenant:
     from tmc.accounts.services import account_create, credits_add
     from tmc.identity.models import Role
     from tmc.identity.services import second_password_set, user_create
@@ -102,6 +102,7 @@ def make_tenant(name: str, *, credits: int = 100) -> Tenant:
         controller_username=f"{slug}-controller",
         controller_email=f"controller@{slug}.example",
         controller_password=PASSWORD,
+        trial=trial,
     )
     administrator = user_create(
         organisation=organisation,

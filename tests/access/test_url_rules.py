@@ -33,6 +33,7 @@ from tmc.messaging.models import (
     Message,
     MessageTemplate,
     Schedule,
+    VerifiedNumber,
 )
 from tmc.messaging.scheduling import When, schedule_create
 from tmc.messaging.services import message_send, message_template_create
@@ -139,11 +140,15 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         numbers_text="07400 999111",
         body=CANARIES[0],
     )
+    verified = VerifiedNumber(organisation=b.organisation)
+    verified.seal(number=CANARIES[1])
+    verified.save()
     api_key = api_key_create(
         actor=None, user=b.user, name=CANARIES[3], scopes=["send"]
     ).key
     return {
         "api:key_revoke": {"key_id": api_key.pk},
+        "accounts:verified_number": {"number_id": verified.pk},
         "messaging:schedule": {"schedule_id": schedule.pk},
         "messaging:schedule_edit": {"schedule_id": schedule.pk},
         "messaging:schedule_cancel": {"schedule_id": schedule.pk},
@@ -180,6 +185,7 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         if "<" in route and not name.startswith(("staff:", "api-v1:"))
     }
     covered = {
+        "accounts:verified_number",
         "api:key_revoke",
         "boomerang:results",
         "boomerang:export",
@@ -263,6 +269,7 @@ def test_each_role_gets_404_for_another_organisations_ids(
     assert not ApiKey.objects.filter(revoked_at__isnull=False).exists()
     assert not UserSession.objects.filter(ended_at__isnull=False).exists()
     assert not Notification.objects.filter(read_at__isnull=False).exists()
+    assert not VerifiedNumber.objects.filter(attempts__gt=0).exists()
 
 
 @pytest.mark.parametrize("role", ["controller", "administrator", "user"])

@@ -57,6 +57,9 @@ class Organisation(models.Model):
     quiet_start = models.TimeField(null=True, blank=True)
     quiet_end = models.TimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    # On the free trial: it texts only numbers it has verified, each text
+    # carrying a notice. Ended by tmc.messaging.trial.trial_end.
+    is_trial = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
@@ -13,6 +14,9 @@ from tmc.identity.services import user_create
 from tmc.notifications.services import low_credit_check
 
 logger = logging.getLogger(__name__)
+
+
+TRIAL_CREDITS_REASON = "Trial credits"
 
 
 class InsufficientCredit(Exception):
@@ -34,15 +38,26 @@ def account_create(
     controller_password: str,
     package: Package | None = None,
     default_region: str = "GB",
+    trial: bool | None = None,
 ) -> tuple[Organisation, User]:
     """Open a client account with its first Controller.
 
     Every organisation has a Controller from the start (policy: "each client
     must specify an account controller"), so the two are created together.
+
+    An account opened without a package starts on the free trial
+    (``trial`` None means exactly that): TMC_TRIAL_CREDITS credits, texts
+    only to numbers it has verified, each with the trial notice. One opened
+    with a package (by staff, ``tmc create-account --package``) has paid and
+    is not on trial; ``trial=False`` opens one without a package off trial.
     """
+    on_trial = package is None if trial is None else trial
     with transaction.atomic():
         organisation = Organisation.objects.create(
-            name=name.strip(), package=package, default_region=default_region
+            name=name.strip(),
+            package=package,
+            default_region=default_region,
+            is_trial=on_trial,
         )
         controller = user_create(
             organisation=organisation,
@@ -58,10 +73,37 @@ def account_create(
                 kind=CreditLedgerEntry.Kind.PURCHASE,
                 reason=f"Package {package.name}",
             )
+        if on_trial and settings.TMC_TRIAL_CREDITS:
+            credits_add(
+                organisation=organisation,
+                amount=settings.TMC_TRIAL_CREDITS,
+                kind=CreditLedgerEntry.Kind.ADJUSTMENT,
+                reason=TRIAL_CREDITS_REASON,
+            )
     logger.info(
-        "organisation created id=%s controller_id=%s", organisation.pk, controller.pk
+        "organisation created id=%s controller_id=%s trial=%s",
+        organisation.pk,
+        controller.pk,
+        on_trial,
     )
     return organisation, controller
+
+
+def trial_end(*, organisation: Organisation, cause: str) -> bool:
+    """Take the organisation off the free trial; False if it was not on it.
+
+    Only ever from on to off: nothing puts a paying organisation back on
+    trial. ``cause`` names what ended it, for the log.
+    """
+    # Conditional, so two causes at once (a purchase and a package change)
+    # log the end once.
+    ended = Organisation.objects.filter(pk=organisation.pk, is_trial=True).update(
+        is_trial=False
+    )
+    organisation.is_trial = False
+    if ended:
+        logger.info("trial ended organisation_id=%s cause=%s", organisation.pk, cause)
+    return bool(ended)
 
 
 def credits_add(
@@ -71,6 +113,7 @@ def credits_add(
     kind: str = CreditLedgerEntry.Kind.ADJUSTMENT,
     reason: str,
 ) -> CreditLedgerEntry:
+    """Add credits with a ledger entry; a purchase ends the free trial."""
     if amount <= 0:
         raise ValueError("amount must be positive")
     with transaction.atomic():
@@ -87,6 +130,8 @@ def credits_add(
             balance_after=organisation.credit_balance,
             reason=reason,
         )
+        if kind == CreditLedgerEntry.Kind.PURCHASE:
+            trial_end(organisation=organisation, cause="purchase")
         low_credit_check(organisation)
         return entry
 

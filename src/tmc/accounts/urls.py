@@ -6,4 +6,10 @@ app_name = "accounts"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("account/verified-numbers/", views.verified_numbers, name="verified_numbers"),
+    path(
+        "account/verified-numbers/<int:number_id>/",
+        views.verified_number,
+        name="verified_number",
+    ),
 ]

@@ -1,13 +1,34 @@
 from __future__ import annotations
 
+from django import forms
+from django.contrib import messages as flash
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
+from tmc.accounts.forms import VerificationCodeForm, VerifiedNumberForm
+from tmc.accounts.scoping import get_for_user_or_404
 from tmc.identity.access import signed_in
 from tmc.identity.models import User
-from tmc.messaging.models import Message
+from tmc.messaging.models import Message, VerifiedNumber
+from tmc.messaging.trial import (
+    MAX_ATTEMPTS,
+    verified_number_add,
+    verified_number_confirm,
+)
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _add_errors(form: forms.Form, error: ValidationError) -> None:
+    for field, problems in error.message_dict.items():
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, problem)
 
 
 @signed_in
@@ -34,4 +55,58 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "total_messages": sum(by_status.values()),
             "recent": Message.objects.for_user(user)[:5],
         },
+    )
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def verified_numbers(request: HttpRequest) -> HttpResponse:
+    """The numbers a trial may text; adding one texts it a code."""
+    user = _user(request)
+    form = VerifiedNumberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            verified = verified_number_add(
+                user=user, number=form.cleaned_data["number"], request=request
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            flash.success(request, "Code sent. Enter it below to verify the number.")
+            return redirect("accounts:verified_number", number_id=verified.pk)
+    return render(
+        request,
+        "accounts/verified_numbers.html",
+        {
+            "form": form,
+            "numbers": VerifiedNumber.objects.for_user(user),
+            "max_attempts": MAX_ATTEMPTS,
+        },
+    )
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def verified_number(request: HttpRequest, number_id: int) -> HttpResponse:
+    """Enter the code texted to one of the organisation's numbers."""
+    user = _user(request)
+    verified = get_for_user_or_404(VerifiedNumber, user, pk=number_id)
+    form = VerificationCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            verified_number_confirm(
+                user=user,
+                verified=verified,
+                code=form.cleaned_data["code"],
+                request=request,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            flash.success(request, "Number verified: you can text it now.")
+            return redirect("accounts:verified_numbers")
+    return render(
+        request,
+        "accounts/verified_number.html",
+        {"form": form, "verified": verified, "max_attempts": MAX_ATTEMPTS},
     )

@@ -130,7 +130,7 @@ class PreviewIn(Schema):
 
 
 class RemovedOut(Schema):
-    reason: Literal["invalid", "duplicate", "opted_out"] = Field(
+    reason: Literal["invalid", "duplicate", "opted_out", "not_verified"] = Field(
         description="Why the number is left out.", examples=["opted_out"]
     )
     index: int | None = Field(

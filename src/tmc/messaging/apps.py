@@ -15,6 +15,7 @@ class MessagingConfig(AppConfig):
             Message,
             MessageTemplate,
             Schedule,
+            VerifiedNumber,
         )
 
         # The same contexts the models seal and open these columns with.
@@ -59,4 +60,9 @@ class MessagingConfig(AppConfig):
             Schedule,
             "body_sealed",
             context=lambda row: field_context(Schedule.TABLE, "body", row.uid),
+        )
+        sealed_column_register(
+            VerifiedNumber,
+            "number_sealed",
+            context=lambda row: field_context(VerifiedNumber.TABLE, "number", row.uid),
         )

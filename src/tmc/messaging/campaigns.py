@@ -49,6 +49,7 @@ from tmc.messaging.services import (
     message_expiry,
     message_submit,
 )
+from tmc.messaging.trial import NOT_VERIFIED_REASON, trial_notice, unverified_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Removal(StrEnum):
     INVALID = "invalid"
     DUPLICATE = "duplicate"
     OPTED_OUT = "opted_out"
+    NOT_VERIFIED = "not_verified"
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,10 @@ class CampaignPreview:
     @property
     def opted_out(self) -> tuple[RemovedNumber, ...]:
         return self.removed_for(Removal.OPTED_OUT)
+
+    @property
+    def not_verified(self) -> tuple[RemovedNumber, ...]:
+        return self.removed_for(Removal.NOT_VERIFIED)
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,21 @@ def _without_opt_outs(
     return kept, removed
 
 
+def _without_unverified(
+    user: User, numbers: dict[str, int | None], kept: list[str]
+) -> tuple[list[str], list[RemovedNumber]]:
+    """On the free trial, remove the numbers the organisation has not verified."""
+    unverified = unverified_numbers(user.organisation, kept)
+    removed = [
+        RemovedNumber(
+            Removal.NOT_VERIFIED, numbers[n], why=NOT_VERIFIED_REASON, number=n
+        )
+        for n in kept
+        if n in unverified
+    ]
+    return [n for n in kept if n not in unverified], removed
+
+
 def _body_check(body: str, segments: SegmentCount) -> str | None:
     if not body.strip():
         return "Write the message."
@@ -261,15 +282,23 @@ def campaign_preview(
 
     Raises PermissionDenied without SEND_BULK, and ValidationError keyed by
     field for no recipients, a bad body or sender, or a cost over the
-    balance or the user's limits. Creates nothing.
+    balance or the user's limits. Creates nothing. On the free trial,
+    numbers not verified are removed ("not verified (trial)") and the trial
+    notice is appended to the body, and counted.
     """
     if not user.has_permission(Permission.SEND_BULK):
         raise PermissionDenied("Your permissions do not include sending to many.")
 
+    organisation = user.organisation
+    organisation.refresh_from_db(
+        fields=["credit_balance", "time_zone", "quiet_start", "quiet_end", "is_trial"]
+    )
     book, errors = _address_book(user, contact_ids, group_ids)
     distinct, removed = _recipients(user, numbers_text, book)
     kept, stopped = _without_opt_outs(user, distinct)
     removed.extend(stopped)
+    kept, unverified = _without_unverified(user, distinct, kept)
+    removed.extend(unverified)
 
     if not kept:
         errors.setdefault(
@@ -283,8 +312,10 @@ def campaign_preview(
             f"{len(kept):,} recipients; the most in one campaign is "
             f"{MAX_RECIPIENTS:,}. Split the list."
         )
+    problem = _body_check(body, count_segments(body))
+    body += trial_notice(organisation)
     segments = count_segments(body)
-    problem = _body_check(body, segments)
+    problem = problem or _body_check(body, segments)
     if problem:
         errors["body"] = problem
     sender_id = _resolve_sender(user, sender.strip())
@@ -298,10 +329,6 @@ def campaign_preview(
         raise ValidationError(errors)
     assert sender_id is not None
 
-    organisation = user.organisation
-    organisation.refresh_from_db(
-        fields=["credit_balance", "time_zone", "quiet_start", "quiet_end"]
-    )
     quiet = organisation.quiet_hours
     preview = CampaignPreview(
         recipients=tuple(kept),
@@ -472,6 +499,7 @@ def campaign_send(
                 "invalid": campaign.invalid_count,
                 "duplicates": campaign.duplicate_count,
                 "opted_out": campaign.opted_out_count,
+                "not_verified": len(preview.not_verified),
                 "sender": campaign.sender,
                 "parts": campaign.parts,
                 "credits": campaign.credits_reserved,

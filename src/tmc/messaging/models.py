@@ -503,3 +503,57 @@ class ScheduleRun(OrganisationOwned):
 
     def __str__(self) -> str:
         return f"Run {self.pk} of schedule {self.schedule_id} ({self.outcome})"
+
+
+class VerifiedNumber(OrganisationOwned):
+    """A number a trial organisation has proved it owns, or is proving.
+
+    The number is sealed like a contact's and found by its blind index; the
+    code texted to it is kept only as a hash. ``verified_at`` is set once
+    the right code is entered; ``attempts`` counts wrong ones.
+    """
+
+    TABLE = "messaging_verifiednumber"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    number_sealed = models.TextField()
+    number_index = models.CharField(max_length=32)
+    code_hash = models.CharField(max_length=128, blank=True)
+    code_sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "number_index"],
+                name="verified_number_unique_per_org",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Verified number {self.pk}"
+
+    def seal(self, *, number: str) -> None:
+        """Store the number encrypted, with its blind index; call before saving."""
+        owner = self.organisation_id
+        self.number_sealed = encryption.encrypt(
+            owner, number, context=self._context("number")
+        )
+        self.number_index = encryption.index(owner, number)
+        self.__dict__["number"] = number
+
+    def _context(self, column: str) -> str:
+        return encryption.field_context(self.TABLE, column, self.uid)
+
+    @cached_property
+    def number(self) -> str:
+        return _opened(
+            self.organisation_id, self.number_sealed, self._context("number")
+        )
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None

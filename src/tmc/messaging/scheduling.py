@@ -51,6 +51,7 @@ from tmc.messaging.campaigns import (
 )
 from tmc.messaging.models import Campaign, Schedule, ScheduleRun
 from tmc.messaging.services import _resolve_sender, message_compose, message_send
+from tmc.messaging.trial import NOT_VERIFIED, unverified_numbers
 from tmc.notifications.catalogue import Kind
 from tmc.notifications.services import managers_of, notify
 
@@ -179,6 +180,9 @@ def _checked(
         errors.setdefault("numbers", "Enter at least one number, or choose a group.")
     elif not kept:
         errors.setdefault("numbers", "The groups chosen have no valid numbers.")
+    elif len(unverified_numbers(user.organisation, kept)) == len(kept):
+        # On the free trial; each run removes the unverified numbers again.
+        errors.setdefault("numbers", NOT_VERIFIED)
     problem = _body_check(body, count_segments(body))
     if problem:
         errors["body"] = problem

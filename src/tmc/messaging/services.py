@@ -37,6 +37,7 @@ from tmc.lib.merge import (
 from tmc.lib.phone import InvalidNumber, normalise_mobile
 from tmc.lib.segments import SegmentCount, count_segments
 from tmc.messaging.models import ERASED, Message, MessageTemplate, SenderId
+from tmc.messaging.trial import NOT_VERIFIED, trial_notice, unverified_numbers
 from tmc.routing.services import (
     gateway_failed,
     gateway_succeeded,
@@ -101,9 +102,11 @@ def message_compose(
     address book; one without a value refuses the text, as does a stray
     brace (``{{`` writes a brace). With ``sender_from_pool`` the sender is
     left empty for the caller to fill with a virtual number (a Boomerang
-    question).
+    question). On the free trial the recipient must be a verified number,
+    and the trial notice is appended to the text, and counted.
     """
     errors: dict[str, str] = {}
+    organisation = user.organisation
 
     replaced = 0
     offer = lookalikes_offer(body) if replace_lookalikes else None
@@ -121,8 +124,10 @@ def message_compose(
     except InvalidNumber as exc:
         errors["recipient"] = str(exc)
     else:
-        if opted_out(user.organisation, normalised):
+        if opted_out(organisation, normalised):
             errors["recipient"] = OPTED_OUT
+        elif unverified_numbers(organisation, [normalised]):
+            errors["recipient"] = NOT_VERIFIED
 
     if parsed is not None and normalised:
         try:
@@ -131,8 +136,10 @@ def message_compose(
             errors["body"] = str(exc)
 
     # A merge problem, found first, is the one worth showing.
+    written = body
+    body += trial_notice(organisation)
     segments = count_segments(body)
-    if not body.strip():
+    if not written.strip():
         errors.setdefault("body", "Write the message.")
     elif segments.parts > settings.TMC_MAX_PARTS:
         errors.setdefault(
@@ -214,32 +221,38 @@ def message_create(
     composed: ComposedMessage,
     request: HttpRequest | None = None,
     details: dict[str, object] | None = None,
+    charge: bool = True,
 ) -> Message:
     """Store, charge and queue a composed text, in the caller's transaction.
 
     For services that create other rows with the message (a Boomerang
     ticket, say) and need them to commit or roll back together. ``details``
-    join the activity-log event (ids and counts only).
+    join the activity-log event (ids and counts only). ``charge=False``
+    sends at the platform's cost (a trial's verification code): the message
+    is recorded with no credits, so nothing is debited or ever refunded.
     """
     assert transaction.get_connection().in_atomic_block
-    _check_limits(user, composed.credits)
+    credits = composed.credits if charge else 0
+    if credits:
+        _check_limits(user, credits)
     message = Message(
         organisation=user.organisation,
         created_by=user,
         sender=composed.sender,
         encoding=composed.segments.encoding,
         parts=composed.segments.parts,
-        credits=composed.credits,
+        credits=credits,
         expires_at=message_expiry(timezone.now()),
     )
     message.seal(recipient=composed.recipient, body=composed.body)
     message.save()
     try:
-        credits_debit(
-            organisation=user.organisation,
-            amount=composed.credits,
-            reason=f"Message {message.pk}",
-        )
+        if credits:
+            credits_debit(
+                organisation=user.organisation,
+                amount=credits,
+                reason=f"Message {message.pk}",
+            )
     except InsufficientCredit as exc:
         # The caller's atomic block, left by this exception, undoes the
         # message too.
@@ -491,12 +504,14 @@ def message_close(
         if not closed:
             return False
         message = Message.objects.select_related("organisation").get(pk=message_id)
-        credits_add(
-            organisation=message.organisation,
-            amount=message.credits,
-            kind=CreditLedgerEntry.Kind.REFUND,
-            reason=f"Refund for message {message.pk}",
-        )
+        # A message sent free of charge (charge=False) has nothing to refund.
+        if message.credits:
+            credits_add(
+                organisation=message.organisation,
+                amount=message.credits,
+                kind=CreditLedgerEntry.Kind.REFUND,
+                reason=f"Refund for message {message.pk}",
+            )
     logger.info(
         "message %s and refunded id=%s credits=%s", status, message.pk, message.credits
     )

@@ -28,6 +28,7 @@ from tmc.messaging.services import (
     message_template_delete,
     message_template_update,
 )
+from tmc.messaging.trial import trial_notice
 
 HISTORY_PAGE_SIZE = 50
 
@@ -42,16 +43,19 @@ def _ticked(data: Mapping[str, Any], name: str) -> bool:
     return bool(forms.BooleanField(required=False).to_python(data.get(name)))
 
 
-def _live_info(body: str, *, replace_lookalikes: bool) -> dict[str, object]:
+def _live_info(
+    body: str, *, replace_lookalikes: bool, notice: str = ""
+) -> dict[str, object]:
     """What the counter below the message shows, and any look-alike offer.
 
     With the box ticked and an offer to take, the count is that of the text
     as it will be sent, and the page previews that text. Merge fields are
     listed, since the text sent to each recipient differs from the one
-    counted.
+    counted. A trial's ``notice`` is counted with the text and shown.
     """
     offer = lookalikes_offer(body)
     replacing = offer is not None and replace_lookalikes
+    sent = offer.text if offer is not None and replacing else body
     merge_fields: tuple[str, ...] = ()
     merge_problem = ""
     try:
@@ -59,7 +63,8 @@ def _live_info(body: str, *, replace_lookalikes: bool) -> dict[str, object]:
     except MergeSyntaxError as exc:
         merge_problem = str(exc)
     return {
-        "segments": offer.after if offer and replacing else count_segments(body),
+        "segments": count_segments(sent + notice),
+        "notice": notice,
         "offer": offer,
         "replacing": replacing,
         "merge_fields": merge_fields,
@@ -108,7 +113,11 @@ def compose(request: HttpRequest) -> HttpResponse:
             return redirect("messaging:history")
 
     body = str(form.data.get("body", "")) if form.is_bound else initial.get("body", "")
-    live = _live_info(body, replace_lookalikes=_ticked(form.data, "replace_lookalikes"))
+    live = _live_info(
+        body,
+        replace_lookalikes=_ticked(form.data, "replace_lookalikes"),
+        notice=trial_notice(user.organisation),
+    )
     templates = MessageTemplate.objects.for_user(user).only("pk", "name")
     return render(
         request,
@@ -124,6 +133,7 @@ def segments(request: HttpRequest) -> HttpResponse:
     live = _live_info(
         request.POST.get("body", ""),
         replace_lookalikes=_ticked(request.POST, "replace_lookalikes"),
+        notice=trial_notice(_user(request).organisation),
     )
     return render(request, "messaging/segments_info.html", live)
 
@@ -141,7 +151,9 @@ def template_use(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=204)
     form = ComposeForm(user=user, initial={"body": chosen.body})
     live = _live_info(
-        chosen.body, replace_lookalikes=_ticked(request.GET, "replace_lookalikes")
+        chosen.body,
+        replace_lookalikes=_ticked(request.GET, "replace_lookalikes"),
+        notice=trial_notice(user.organisation),
     )
     return render(request, "messaging/body_field.html", {"form": form, **live})
 

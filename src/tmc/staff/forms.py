@@ -46,6 +46,11 @@ class CreditsForm(forms.Form):
         help_text="Positive to add credits, negative to remove them."
     )
     reason = forms.CharField(max_length=150)
+    purchase = forms.BooleanField(
+        required=False,
+        label="Bought",
+        help_text="The client paid for these credits; ends a free trial.",
+    )
 
 
 class PackageForm(forms.Form):

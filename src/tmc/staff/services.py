@@ -22,7 +22,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from tmc.accounts.models import CreditLedgerEntry, Organisation, Package
-from tmc.accounts.services import InsufficientCredit, credits_add, credits_debit
+from tmc.accounts.services import (
+    InsufficientCredit,
+    credits_add,
+    credits_debit,
+    trial_end,
+)
 from tmc.audit.services import event_record
 from tmc.identity.models import Role, User
 from tmc.identity.policy import platform_policy
@@ -446,13 +451,25 @@ def access_record(
 
 
 def credits_adjust(
-    *, access: StaffAccess, amount: int, reason: str, request: HttpRequest | None
+    *,
+    access: StaffAccess,
+    amount: int,
+    reason: str,
+    request: HttpRequest | None,
+    purchase: bool = False,
 ) -> CreditLedgerEntry:
+    """Add or remove credits; ``purchase`` marks added credits as bought.
+
+    A purchase ends the free trial (``credits_add``); a goodwill adjustment
+    does not.
+    """
     require(access.member, Capability.ADJUST_CREDITS)
     if amount == 0:
         raise ValidationError({"amount": ["Give a positive or negative amount."]})
     if len(reason.strip()) < REASON_MIN_LENGTH:
         raise ValidationError({"reason": ["Say why the credits change."]})
+    if purchase and amount < 0:
+        raise ValidationError({"amount": ["A purchase adds credits."]})
     organisation = access.organisation
     note = f"{reason.strip()} (by {access.member.label})"
     with transaction.atomic():
@@ -460,7 +477,11 @@ def credits_adjust(
             entry = credits_add(
                 organisation=organisation,
                 amount=amount,
-                kind=CreditLedgerEntry.Kind.ADJUSTMENT,
+                kind=(
+                    CreditLedgerEntry.Kind.PURCHASE
+                    if purchase
+                    else CreditLedgerEntry.Kind.ADJUSTMENT
+                ),
                 reason=note,
             )
         else:
@@ -478,6 +499,7 @@ def credits_adjust(
             action="staff.credits_adjusted",
             details={
                 "amount": amount,
+                "purchase": purchase,
                 "note": reason.strip(),
                 "balance_after": entry.balance_after,
             },
@@ -499,6 +521,7 @@ def package_change(
     purchase or a credits adjustment, each a ledger entry of its own. So the
     change and its reason are recorded in the organisation's activity log
     (``note``, beside the access window's reason), not in the ledger.
+    Choosing a package ends the free trial, and the event says so.
     """
     require(access.member, Capability.CHANGE_PACKAGE)
     note = " ".join(reason.split())
@@ -510,14 +533,19 @@ def package_change(
     with transaction.atomic():
         before = organisation.package.name if organisation.package else None
         Organisation.objects.filter(pk=organisation.pk).update(package=package)
+        details: dict[str, Any] = {
+            "from": before,
+            "to": package.name if package else None,
+            "note": note,
+        }
+        if package is not None and trial_end(
+            organisation=organisation, cause="package"
+        ):
+            details["trial_ended"] = True
         access_record(
             access=access,
             action="staff.package_changed",
-            details={
-                "from": before,
-                "to": package.name if package else None,
-                "note": note,
-            },
+            details=details,
             request=request,
         )
     organisation.package = package

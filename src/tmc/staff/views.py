@@ -303,6 +303,7 @@ def credits(request: HttpRequest, organisation_id: int) -> HttpResponse:
                 amount=form.cleaned_data["amount"],
                 reason=form.cleaned_data["reason"],
                 request=request,
+                purchase=form.cleaned_data["purchase"],
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.timezone import now
+
 from tmc.api.tests.conftest import MakeClient
 from tmc.boomerang.models import Question
 from tmc.boomerang.services import numbers_add
 from tmc.contacts.services import opt_out_add_by_user
 from tmc.identity.models import User
 from tmc.lib.phone import mask_number
-from tmc.messaging.models import Message
-from tmc.testing import Tenant
+from tmc.messaging.models import Message, VerifiedNumber
+from tmc.testing import Tenant, make_tenant
 
 
 def test_a_send_queues_one_message_and_answers_201(
@@ -156,3 +158,28 @@ def test_a_preview_of_many_lists_who_is_left_out(
     reasons = [(r["reason"], r["index"]) for r in figures["removed"]]
     assert sorted(reasons) == [("duplicate", 2), ("invalid", 1), ("opted_out", 3)]
     assert not Message.objects.exists()
+
+
+def test_on_the_free_trial_the_api_refuses_and_leaves_out_unverified_numbers(
+    db: None, api_for: MakeClient
+) -> None:
+    trial = make_tenant("Trialco", credits=0, trial=True)
+    verified = VerifiedNumber(organisation=trial.organisation, verified_at=now())
+    verified.seal(number="+447400111222")
+    verified.save()
+    api = api_for(trial.controller)
+
+    sent = api.post("/messages", {"to": "07400 123456", "body": "Hi"})
+    preview = api.post(
+        "/messages/preview", {"to": ["07400 111222", "07400 123456"], "body": "Hi"}
+    )
+
+    assert sent.status_code == 422, sent.content
+    assert not Message.objects.filter(organisation=trial.organisation).exists()
+    assert preview.status_code == 200, preview.content
+    figures = preview.json()
+    assert figures["recipients"] == ["+447400111222"]
+    assert [(r["reason"], r["index"]) for r in figures["removed"]] == [
+        ("not_verified", 1)
+    ]
+    assert figures["parts"] == 1
