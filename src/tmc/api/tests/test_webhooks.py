@@ -28,7 +28,7 @@ from tmc.audit.models import Event
 from tmc.gateways.base import DeliveryState
 from tmc.gateways.services import delivery_report_receive, inbound_receive
 from tmc.messaging.models import Message
-from tmc.messaging.services import message_send
+from tmc.messaging.services import message_close, message_send
 from tmc.testing import Tenant
 
 HANDSET = "+447400123456"
@@ -347,3 +347,25 @@ def test_a_user_cannot_open_the_page(tenant_a: Tenant) -> None:
     client = tenant_a.client_for(tenant_a.user)
 
     assert client.get("/api-keys/webhooks/").status_code == 403
+
+
+def test_an_expired_message_is_reported_too(
+    tenant_a: Tenant, receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    webhook_endpoint_create(
+        actor=tenant_a.controller, url=receiver.url, events=["message.status"]
+    )
+    message = message_send(user=tenant_a.user, recipient="07400 123456", body="Hi")
+    Message.objects.filter(pk=message.pk).update(status=Message.Status.QUEUED)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        closed = message_close(
+            message_id=message.pk,
+            status=Message.Status.EXPIRED,
+            reason="Too late",
+            from_statuses=[Message.Status.QUEUED],
+        )
+
+    assert closed
+    payload = json.loads(receiver.received[0][1])
+    assert payload["data"]["status"] == "expired"
