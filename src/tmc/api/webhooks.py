@@ -12,13 +12,16 @@ rotation the old secret signs as well, giving a second ``v1=``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import logging
 import secrets
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -66,14 +69,16 @@ def _address_private(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def target_check(url: str) -> None:
+def target_check(url: str) -> str | None:
     """Raise UnsafeTarget unless ``url`` may receive webhooks now.
 
     Only https, and only hosts whose every address is public: a webhook must
     not become a way to reach the platform's own network. The names are
     resolved on each call, at creation and again before each send, since
-    DNS can change in between. TMC_WEBHOOK_ALLOW_PRIVATE lifts both rules,
-    for development and tests.
+    DNS can change in between. Returns the checked address a send must
+    connect to (so a second, different DNS answer cannot be used), or None
+    when TMC_WEBHOOK_ALLOW_PRIVATE lifts both rules, for development and
+    tests.
     """
     allow_private = settings.TMC_WEBHOOK_ALLOW_PRIVATE
     parts = urlsplit(url)
@@ -85,7 +90,7 @@ def target_check(url: str) -> None:
     if parts.username or parts.password:
         raise UnsafeTarget("The address may not carry a user name or password.")
     if allow_private:
-        return
+        return None
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         found = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
@@ -96,6 +101,7 @@ def target_check(url: str) -> None:
         raise UnsafeTarget(
             "The host resolves to a private, loopback or reserved address."
         )
+    return str(found[0][4][0])
 
 
 def signature_header(body: bytes, secrets_: Iterable[str], *, at: int) -> str:
@@ -392,13 +398,45 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection to a given address, verified against the host name.
+
+    The certificate is still checked for the URL's host (SNI and hostname
+    verification use it); only the TCP connection goes to the address that
+    ``target_check`` approved, so a DNS answer changed since cannot redirect
+    the request to a private address.
+    """
+
+    def __init__(self, *args: Any, pinned: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pinned = pinned
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.pinned, self.port), self.timeout)
+        context: ssl.SSLContext = self._context  # type: ignore[attr-defined]
+        self.sock = context.wrap_socket(raw, server_hostname=self.host)
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, pinned: str) -> None:
+        super().__init__(context=ssl.create_default_context())
+        self.pinned = pinned
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        connection = functools.partial(_PinnedHTTPSConnection, pinned=self.pinned)
+        return self.do_open(connection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+def _post(
+    url: str, body: bytes, headers: dict[str, str], *, pinned: str | None = None
+) -> int:
+    handlers: list[Any] = [_NoRedirect]
+    if pinned is not None:
+        handlers.append(_PinnedHTTPSHandler(pinned))
+    opener = urllib.request.build_opener(*handlers)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 (the scheme is checked by target_check)
     try:
-        with _opener.open(request, timeout=SEND_TIMEOUT) as response:  # nosec B310
+        with opener.open(request, timeout=SEND_TIMEOUT) as response:  # nosec B310
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -438,7 +476,7 @@ def webhook_delivery_send(
     body = delivery.body.encode()
     error = ""
     try:
-        target_check(endpoint.url)
+        pinned = target_check(endpoint.url)
         status = _post(
             endpoint.url,
             body,
@@ -451,6 +489,7 @@ def webhook_delivery_send(
                     body, endpoint.secrets(moment), at=int(moment.timestamp())
                 ),
             },
+            pinned=pinned,
         )
         if not 200 <= status < 300:
             error = f"HTTP {status}"

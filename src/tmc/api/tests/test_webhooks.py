@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
+import urllib.error
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import Message as Message_
@@ -19,6 +21,7 @@ from django.utils import timezone
 from tmc.api.models import WebhookDelivery, WebhookEndpoint
 from tmc.api.webhooks import (
     GIVE_UP_AFTER,
+    _post,
     webhook_deliveries_send_due,
     webhook_delivery_resend,
     webhook_endpoint_create,
@@ -369,3 +372,28 @@ def test_an_expired_message_is_reported_too(
     assert closed
     payload = json.loads(receiver.received[0][1])
     assert payload["data"]["status"] == "expired"
+
+
+def test_a_send_connects_to_the_checked_address_not_a_new_dns_answer() -> None:
+    """The host name is only used for TLS; the TCP connection is pinned."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5)
+    port = listener.getsockname()[1]
+    accepted: list[str] = []
+
+    def accept() -> None:
+        connection, peer = listener.accept()
+        accepted.append(peer[0])
+        connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+
+    # The name does not resolve at all: reaching the listener proves the
+    # connection went to the pinned address. The TLS handshake then fails.
+    with pytest.raises(urllib.error.URLError):
+        _post(f"https://hooks.invalid:{port}/x", b"{}", {}, pinned="127.0.0.1")
+    thread.join(5)
+    listener.close()
+
+    assert accepted == ["127.0.0.1"]
