@@ -541,3 +541,21 @@ def webhook_deliveries_send_due(*, now: datetime | None = None) -> int:
     for delivery_id in due:
         webhook_delivery_send(delivery_id=delivery_id, now=moment)
     return len(due)
+
+
+KEEP_FOR = timedelta(days=30)
+
+
+def webhook_deliveries_purge(*, now: datetime | None = None) -> int:
+    """Delete delivered and given-up deliveries older than 30 days.
+
+    Pending ones are kept whatever their age; they end within a day anyway.
+    """
+    moment = now or timezone.now()
+    deleted, _ = WebhookDelivery.objects.filter(
+        state__in=[WebhookDelivery.State.DELIVERED, WebhookDelivery.State.DEAD],
+        created_at__lt=moment - KEEP_FOR,
+    ).delete()
+    if deleted:
+        logger.info("webhook deliveries purged count=%s", deleted)
+    return int(deleted)

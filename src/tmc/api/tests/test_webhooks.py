@@ -22,6 +22,7 @@ from tmc.api.models import WebhookDelivery, WebhookEndpoint
 from tmc.api.webhooks import (
     GIVE_UP_AFTER,
     _post,
+    webhook_deliveries_purge,
     webhook_deliveries_send_due,
     webhook_delivery_resend,
     webhook_endpoint_create,
@@ -245,15 +246,40 @@ def test_a_failing_receiver_is_retried_with_growing_delays_then_given_up(
     receiver.status = 204
     client = tenant_a.client_for(tenant_a.controller, second_factor=True)
     page = client.get("/api-keys/webhooks/")
-    assert b"Resend" in page.content
-    assert webhook_delivery_resend(
-        actor=tenant_a.controller, delivery=delivery, now=later
-    )
-    webhook_deliveries_send_due(now=later)
+    assert f"delivery-{delivery.pk}".encode() in page.content
+    with django_capture_on_commit_callbacks(execute=True):
+        resent = client.post(f"/api-keys/webhooks/deliveries/{delivery.pk}/resend/")
 
+    assert resent.status_code == 302
     delivery.refresh_from_db()
     assert delivery.state == WebhookDelivery.State.DELIVERED
+    assert json.loads(receiver.received[-1][1])["id"] == str(delivery.uid)
     assert Event.objects.filter(action="webhook.delivery_resent").exists()
+    assert not webhook_delivery_resend(actor=tenant_a.controller, delivery=delivery)
+
+
+def test_the_page_lists_in_a_fixed_number_of_queries(
+    tenant_a: Tenant, receiver: Receiver, django_assert_max_num_queries: Any
+) -> None:
+    for _ in range(5):
+        made = webhook_endpoint_create(
+            actor=tenant_a.controller, url=receiver.url, events=["message.status"]
+        )
+        dead = WebhookDelivery(
+            organisation=tenant_a.organisation,
+            endpoint=made.endpoint,
+            event="message.status",
+            state=WebhookDelivery.State.DEAD,
+        )
+        dead.seal(body="{}")
+        dead.save()
+    client = tenant_a.client_for(tenant_a.controller, second_factor=True)
+    client.get("/api-keys/webhooks/")
+
+    with django_assert_max_num_queries(12):
+        page = client.get("/api-keys/webhooks/")
+
+    assert page.content.count(b"Resend") == 5
 
 
 def test_during_a_rotation_both_secrets_sign_then_only_the_new_one(
@@ -397,3 +423,25 @@ def test_a_send_connects_to_the_checked_address_not_a_new_dns_answer() -> None:
     listener.close()
 
     assert accepted == ["127.0.0.1"]
+
+
+def test_finished_deliveries_are_forgotten_after_30_days(
+    tenant_a: Tenant, receiver: Receiver
+) -> None:
+    made = webhook_endpoint_create(
+        actor=tenant_a.controller, url=receiver.url, events=["message.status"]
+    )
+    now = timezone.now()
+    for state in WebhookDelivery.State.values:
+        row = WebhookDelivery(
+            organisation=tenant_a.organisation,
+            endpoint=made.endpoint,
+            event="message.status",
+            state=state,
+            created_at=now - timedelta(days=31),
+        )
+        row.seal(body="{}")
+        row.save()
+
+    assert webhook_deliveries_purge(now=now) == 2
+    assert list(WebhookDelivery.objects.values_list("state", flat=True)) == ["pending"]
