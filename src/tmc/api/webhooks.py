@@ -181,6 +181,7 @@ def webhook_endpoint_create(
             target=endpoint,
             details={
                 "webhook": endpoint.pk,
+                "host": urlsplit(url).hostname,
                 "events": chosen,
                 "full_numbers": full_numbers,
             },
