@@ -156,6 +156,11 @@ try:
             "TMC_REDIS_URL must start with redis://, rediss:// or unix://"
         )
     HUEY = _huey(TMC_REDIS_URL, TMC_HOME)
+    # Webhooks to plain http and to private, loopback or link-local
+    # addresses are refused unless this is set (development and tests).
+    TMC_WEBHOOK_ALLOW_PRIVATE = env.read_bool(
+        "TMC_WEBHOOK_ALLOW_PRIVATE", default=False
+    )
     if TMC_REDIS_URL:
         CACHES = {
             "default": {

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 
-from tmc.api.models import ApiKey
+from tmc.api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from tmc.api.services import api_key_create
 from tmc.boomerang.answers import Kind
 from tmc.boomerang.models import KeywordRule, Ticket
@@ -146,9 +146,28 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
     api_key = api_key_create(
         actor=None, user=b.user, name=CANARIES[3], scopes=["send"]
     ).key
+    endpoint = WebhookEndpoint(
+        organisation=b.organisation,
+        url="https://hooks.example.com/canary",
+        events=["message.status"],
+        created_by=b.controller,
+    )
+    endpoint.secret_seal("whsec_canary")
+    endpoint.save()
+    dead = WebhookDelivery(
+        organisation=b.organisation,
+        endpoint=endpoint,
+        event="message.status",
+        state=WebhookDelivery.State.DEAD,
+    )
+    dead.seal(body=CANARIES[0])
+    dead.save()
     return {
         "api:key_revoke": {"key_id": api_key.pk},
         "accounts:verified_number": {"number_id": verified.pk},
+        "api:webhook_rotate": {"endpoint_id": endpoint.pk},
+        "api:webhook_delete": {"endpoint_id": endpoint.pk},
+        "api:webhook_resend": {"delivery_id": dead.pk},
         "messaging:schedule": {"schedule_id": schedule.pk},
         "messaging:schedule_edit": {"schedule_id": schedule.pk},
         "messaging:schedule_cancel": {"schedule_id": schedule.pk},
@@ -187,6 +206,9 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
     covered = {
         "accounts:verified_number",
         "api:key_revoke",
+        "api:webhook_rotate",
+        "api:webhook_delete",
+        "api:webhook_resend",
         "boomerang:results",
         "boomerang:export",
         "simulator:reply",
@@ -267,6 +289,9 @@ def test_each_role_gets_404_for_another_organisations_ids(
     )
     assert not RememberedDevice.objects.filter(revoked_at__isnull=False).exists()
     assert not ApiKey.objects.filter(revoked_at__isnull=False).exists()
+    endpoint = WebhookEndpoint.objects.get()
+    assert (endpoint.previous_until, endpoint.secrets()) == (None, ["whsec_canary"])
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.DEAD
     assert not UserSession.objects.filter(ended_at__isnull=False).exists()
     assert not Notification.objects.filter(read_at__isnull=False).exists()
     assert not VerifiedNumber.objects.filter(attempts__gt=0).exists()

@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from tmc.api.models import Scope
+from tmc.api.models import Scope, WebhookEvent
 from tmc.identity.models import Role, User
 
 
@@ -49,3 +49,21 @@ class ApiKeyForm(forms.Form):
 
     def networks(self) -> list[str]:
         return str(self.cleaned_data.get("allowed_networks") or "").splitlines()
+
+
+class WebhookForm(forms.Form):
+    """A new webhook endpoint: where to, for which events."""
+
+    url = forms.URLField(
+        max_length=500,
+        assume_scheme="https",
+        help_text="An https:// address on the public internet.",
+    )
+    events = forms.MultipleChoiceField(
+        choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple
+    )
+    full_numbers = forms.BooleanField(
+        required=False,
+        help_text="Send full mobile numbers (needs your permission to see them); "
+        "otherwise numbers are masked.",
+    )

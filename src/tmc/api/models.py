@@ -135,3 +135,127 @@ class EmailOrigin(models.Model):
 
     def __str__(self) -> str:
         return f"Email origin of message {self.message_id}"
+
+
+class WebhookEvent(models.TextChoices):
+    MESSAGE_STATUS = "message.status", "Delivery reports"
+    REPLY_RECEIVED = "reply.received", "Replies"
+
+
+class WebhookEndpoint(OrganisationOwned):
+    """An HTTPS address of the organisation's that hears about its messages.
+
+    The signing secret is sealed with the organisation's data key. After a
+    rotation the old secret keeps signing too, until ``previous_until``, so
+    a receiver can switch over without missing a delivery.
+    """
+
+    TABLE = "api_webhookendpoint"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list)
+    # Full numbers only when asked for and the creator may see them (checked
+    # when each event is built, so a withdrawn permission takes effect).
+    full_numbers = models.BooleanField(default=False)
+    secret_sealed = models.TextField()
+    previous_secret_sealed = models.TextField(blank=True, default="")
+    previous_until = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Webhook {self.url}"
+
+    def _context(self, column: str) -> str:
+        return encryption.field_context(self.TABLE, column, self.uid)
+
+    def secret_seal(self, secret: str) -> None:
+        self.secret_sealed = encryption.encrypt(
+            self.organisation_id, secret, context=self._context("secret")
+        )
+
+    def secrets(self, now: datetime | None = None) -> list[str]:
+        """The secrets that sign now: the current one, then any old one."""
+        found = [
+            encryption.decrypt(
+                self.organisation_id,
+                self.secret_sealed,
+                context=self._context("secret"),
+            )
+        ]
+        moment = now or timezone.now()
+        if (
+            self.previous_secret_sealed
+            and self.previous_until is not None
+            and self.previous_until > moment
+        ):
+            found.append(
+                encryption.decrypt(
+                    self.organisation_id,
+                    self.previous_secret_sealed,
+                    context=self._context("previous_secret"),
+                )
+            )
+        return found
+
+
+class WebhookDelivery(OrganisationOwned):
+    """One event for one endpoint, tried until it is accepted or given up.
+
+    The body is built once and sealed (it can carry a full number), so each
+    retry sends the same bytes with the same delivery id.
+    """
+
+    TABLE = "api_webhookdelivery"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        DEAD = "dead", "Given up"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    event = models.CharField(max_length=32, choices=WebhookEvent.choices)
+    body_sealed = models.TextField()
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"Webhook delivery {self.uid}"
+
+    def _context(self) -> str:
+        return encryption.field_context(self.TABLE, "body", self.uid)
+
+    def seal(self, *, body: str) -> None:
+        self.body_sealed = encryption.encrypt(
+            self.organisation_id, body, context=self._context()
+        )
+        self.__dict__["body"] = body
+
+    @cached_property
+    def body(self) -> str:
+        return encryption.decrypt(
+            self.organisation_id, self.body_sealed, context=self._context()
+        )

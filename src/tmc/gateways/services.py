@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from tmc.api import webhooks
 from tmc.boomerang.services import (
     answer_record,
     keyword_apply,
@@ -95,7 +96,15 @@ def _report_apply(
         message = messages.first()
     if message is not None and updated:
         logger.info("message %s id=%s", new_status, message.pk)
+        _webhook_status(message.pk)
     return message
+
+
+def _webhook_status(message_id: int) -> None:
+    # Robust: a webhook problem must never fail the report that caused it.
+    transaction.on_commit(
+        lambda: webhooks.message_status_notify(message_id=message_id), robust=True
+    )
 
 
 @transaction.atomic
@@ -133,6 +142,11 @@ def inbound_receive(
     inbound.seal(sender=sender, body=body)
     inbound.save()
     answer_record(route=route, inbound=inbound)
+    if inbound.organisation_id is not None:
+        inbound_id = inbound.pk
+        transaction.on_commit(
+            lambda: webhooks.reply_notify(inbound_id=inbound_id), robust=True
+        )
     if route.message is not None:
         notify(
             kind=Kind.REPLY_RECEIVED,

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from tmc.accounts.models import CreditLedgerEntry
 from tmc.accounts.services import InsufficientCredit, credits_add, credits_debit
+from tmc.api import webhooks
 from tmc.audit.services import event_record
 from tmc.contacts.services import contact_find, opted_out
 from tmc.gateways.base import GatewayError, Submission
@@ -515,7 +516,15 @@ def message_close(
     logger.info(
         "message %s and refunded id=%s credits=%s", status, message.pk, message.credits
     )
+    _webhook_status(message.pk)
     return True
+
+
+def _webhook_status(message_id: int) -> None:
+    # Robust: a webhook problem must never undo or fail the close.
+    transaction.on_commit(
+        lambda: webhooks.message_status_notify(message_id=message_id), robust=True
+    )
 
 
 # --- templates -----------------------------------------------------------------
