@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages as flash
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -10,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from tmc.accounts.forms import VerificationCodeForm, VerifiedNumberForm
 from tmc.accounts.scoping import get_for_user_or_404
+from tmc.formerrors import form_errors_add
 from tmc.identity.access import signed_in
 from tmc.identity.models import User
 from tmc.messaging.models import Message, VerifiedNumber
@@ -23,12 +23,6 @@ from tmc.messaging.trial import (
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
-
-
-def _add_errors(form: forms.Form, error: ValidationError) -> None:
-    for field, problems in error.message_dict.items():
-        for problem in problems:
-            form.add_error(field if field in form.fields else None, problem)
 
 
 @signed_in
@@ -70,7 +64,7 @@ def verified_numbers(request: HttpRequest) -> HttpResponse:
                 user=user, number=form.cleaned_data["number"], request=request
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             flash.success(request, "Code sent. Enter it below to verify the number.")
             return redirect("accounts:verified_number", number_id=verified.pk)
@@ -101,7 +95,7 @@ def verified_number(request: HttpRequest, number_id: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             flash.success(request, "Number verified: you can text it now.")
             return redirect("accounts:verified_numbers")

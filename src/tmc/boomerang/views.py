@@ -31,6 +31,7 @@ from tmc.boomerang.services import (
 )
 from tmc.contacts.services import number_shown
 from tmc.downloads import csv_download
+from tmc.formerrors import form_errors_add
 from tmc.identity.access import control_area, signed_in
 from tmc.identity.models import Permission, User
 
@@ -63,16 +64,6 @@ def _row_matches(row: RecipientRow, shown: str) -> bool:
     if shown == UNANSWERED:
         return row.answered_at is None
     return row.value == shown and not row.needs_attention
-
-
-def _add_errors(form: forms.Form, error: ValidationError) -> None:
-    if not hasattr(error, "error_dict"):
-        for problem in error.messages:
-            form.add_error(None, problem)
-        return
-    for field, problems in error.message_dict.items():
-        for problem in problems:
-            form.add_error(field if field in form.fields else None, problem)
 
 
 @signed_in
@@ -121,7 +112,7 @@ def question_new(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(
                 request, f"Sent to {len(recipients)} people. Answers appear below."
@@ -241,7 +232,7 @@ def keyword_rules(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(
                 request, f"Texts starting {rule.keyword} now get the rule."

@@ -7,8 +7,6 @@ the edit form, which never carries the number as a value.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -43,6 +41,7 @@ from tmc.contacts.services import (
     opt_out_add_by_user,
 )
 from tmc.downloads import csv_download
+from tmc.formerrors import form_errors_add
 from tmc.identity.access import signed_in
 from tmc.identity.models import Permission, User
 from tmc.lib.phone import InvalidNumber
@@ -56,18 +55,6 @@ FORM_FIELD_FOR = {"fields": "custom_fields"}
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
-
-
-def _add_errors(form: Any, error: ValidationError) -> None:
-    """Show a service's errors next to their fields, the rest above the form."""
-    if not hasattr(error, "error_dict"):
-        for problem in error.messages:
-            form.add_error(None, problem)
-        return
-    for field, problems in error.message_dict.items():
-        field = FORM_FIELD_FOR.get(field, field)
-        for problem in problems:
-            form.add_error(field if field in form.fields else None, problem)
 
 
 # --- contacts ------------------------------------------------------------------
@@ -135,7 +122,7 @@ def contact_new(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc, renamed=FORM_FIELD_FOR)
         else:
             messages.success(request, "The contact has been added.")
             return redirect("contacts:list")
@@ -159,7 +146,7 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc, renamed=FORM_FIELD_FOR)
         else:
             messages.success(request, "The contact has been saved.")
             return redirect("contacts:list")
@@ -214,7 +201,7 @@ def group_new(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc, renamed=FORM_FIELD_FOR)
         else:
             messages.success(request, f"The group {group.name} has been added.")
             return redirect("contacts:groups")
@@ -240,7 +227,7 @@ def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc, renamed=FORM_FIELD_FOR)
         else:
             messages.success(request, f"The group {group.name} has been saved.")
             return redirect("contacts:groups")
@@ -326,7 +313,7 @@ def import_mapping(request: HttpRequest, job_id: int) -> HttpResponse:
                 group=form.cleaned_data["group"],
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc, renamed=FORM_FIELD_FOR)
         else:
             return redirect("contacts:import_progress", job_id=job.pk)
     return render(request, "contacts/import_mapping.html", {"form": form, "job": job})
@@ -379,7 +366,7 @@ def opt_outs(request: HttpRequest) -> HttpResponse:
                 user=user, number=form.cleaned_data["number"], request=request
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc, renamed=FORM_FIELD_FOR)
         else:
             messages.success(request, "The number is on the opt-out list.")
             return redirect("contacts:opt_outs")

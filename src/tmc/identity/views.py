@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from tmc.accounts.scoping import get_for_user_or_404
 from tmc.audit.services import event_record
+from tmc.formerrors import form_errors_add
 from tmc.identity.access import control_area, public, second_factor_needed, signed_in
 from tmc.identity.forms import (
     LoginForm,
@@ -71,12 +72,6 @@ def _next(request: HttpRequest, default: str) -> str:
     ):
         return target
     return default
-
-
-def _add_errors(form: Any, error: ValidationError) -> None:
-    for field, problems in error.message_dict.items():
-        for problem in problems:
-            form.add_error(field if field in form.fields else None, problem)
 
 
 # --- log in and out ----------------------------------------------------------
@@ -195,7 +190,7 @@ def _second_password_first_time(
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, "Your second password is set.")
             if policy_for(user.organisation).totp_required:
@@ -251,7 +246,7 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             # Keep this session; set_password changed the session hash.
             from django.contrib.auth import update_session_auth_hash
@@ -281,7 +276,7 @@ def second_password_change(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, "Your second password has been changed.")
             return redirect("identity:account")
@@ -379,7 +374,7 @@ def user_new(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(
                 request,
@@ -407,7 +402,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
                 actor=actor, target=target, changes=form.changes(), request=request
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, f"{target.username} has been updated.")
             return redirect("identity:users")
@@ -460,7 +455,7 @@ def organisation_security(request: HttpRequest) -> HttpResponse:
                 actor=actor, values=form.cleaned_data, request=request
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, "Security settings saved.")
             return redirect("identity:organisation_security")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tmc.accounts.scoping import get_for_user_or_404
+from tmc.formerrors import form_errors_add
 from tmc.identity.access import control_area, signed_in
 from tmc.identity.models import Permission, User
 from tmc.lib.lookalikes import lookalikes_offer
@@ -72,13 +73,6 @@ def _live_info(
     }
 
 
-def _add_errors(form: forms.Form, error: ValidationError) -> None:
-    """Show a service's errors beside their fields, the rest above the form."""
-    for field, problems in error.message_dict.items():
-        for problem in problems:
-            form.add_error(field if field in form.fields else None, problem)
-
-
 def _template_asked_for(request: HttpRequest, user: User) -> MessageTemplate | None:
     """The template named by ``?template=``, if any; 404 if not the user's."""
     raw = request.GET.get("template", "")
@@ -107,7 +101,7 @@ def compose(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             flash.success(request, f"Message {message.pk} queued for sending.")
             return redirect("messaging:history")
@@ -258,7 +252,7 @@ def template_new(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             flash.success(request, f"The template {template.name} has been saved.")
             return redirect("messaging:templates")
@@ -283,7 +277,7 @@ def template_edit(request: HttpRequest, template_id: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             flash.success(request, f"The template {template.name} has been saved.")
             return redirect("messaging:templates")

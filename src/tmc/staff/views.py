@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from tmc.accounts.models import Organisation
 from tmc.boomerang.models import Ticket, VirtualNumber
 from tmc.boomerang.services import number_retire, numbers_add
+from tmc.formerrors import form_errors_add
 from tmc.identity.models import User
 from tmc.identity.policy import platform_policy
 from tmc.lib.phone import format_international, mask_number
@@ -65,12 +66,6 @@ from tmc.staff.services import (
     staff_session_start,
     staff_unlock,
 )
-
-
-def _errors(form: Any, error: ValidationError) -> None:
-    for field, problems in error.message_dict.items():
-        for problem in problems:
-            form.add_error(field if field in form.fields else None, problem)
 
 
 def _render(
@@ -136,7 +131,7 @@ def second_password(request: HttpRequest) -> HttpResponse:
                     request=request,
                 )
             except ValidationError as exc:
-                _errors(new_form, exc)
+                form_errors_add(new_form, exc)
             else:
                 staff_second_factor(
                     session=session,
@@ -172,7 +167,7 @@ def password(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, "Your password has been changed.")
             return redirect("staff:home")
@@ -223,7 +218,7 @@ def access(request: HttpRequest, organisation_id: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _errors(form, exc)
+            form_errors_add(form, exc)
         else:
             return redirect("staff:organisation", organisation_id=organisation.pk)
     return _render(request, "access.html", {"form": form, "organisation": organisation})
@@ -330,7 +325,7 @@ def package(request: HttpRequest, organisation_id: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, "Package changed.")
             return redirect("staff:organisation", organisation_id=organisation_id)
@@ -406,7 +401,7 @@ def members(request: HttpRequest) -> HttpResponse:
         try:
             created = staff_create(actor=actor, request=request, **form.cleaned_data)
         except ValidationError as exc:
-            _errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, f"{created.username} can now log in.")
             return redirect("staff:members")
@@ -469,7 +464,7 @@ def routes(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             problems = exc.message_dict
             problems["destination"] = problems.pop("prefix", [])
-            _errors(form, ValidationError(problems))
+            form_errors_add(form, ValidationError(problems))
         else:
             messages.success(request, f"Route {route} saved.")
             return redirect("staff:routes")
@@ -550,7 +545,7 @@ def numbers(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            _errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, f"{len(added)} number(s) added.")
             return redirect("staff:numbers")
