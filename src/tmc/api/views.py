@@ -20,6 +20,7 @@ from tmc.api.webhooks import (
     webhook_endpoint_delete,
     webhook_secret_rotate,
 )
+from tmc.formerrors import form_errors_add
 from tmc.identity.access import control_area
 from tmc.identity.models import User
 
@@ -90,8 +91,7 @@ def webhooks_page(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            for field, problems in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, problems)
+            form_errors_add(form, exc)
         else:
             form = WebhookForm()
     return _webhooks_render(

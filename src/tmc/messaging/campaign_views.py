@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tmc.accounts.scoping import get_for_user_or_404
+from tmc.formerrors import form_errors_add
 from tmc.identity.access import signed_in
 from tmc.identity.models import Permission, User
 from tmc.lib.segments import count_segments
@@ -84,9 +85,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
             else:
                 preview = campaign_preview(**choice)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
+            form_errors_add(form, exc)
         else:
             if "send" in request.POST:
                 flash.success(
