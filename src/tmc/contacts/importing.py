@@ -12,7 +12,7 @@
    ``next_row``, so a crash loses no counted row and a rerun resumes after
    the last committed batch.
 
-The hot path writes with ``executemany`` below the ORM: at 100,000 rows the
+The hot path writes below the ORM (``tmc.bulkinsert``): at 100,000 rows the
 ORM's per-object work would cost more than validation and encryption
 together.
 """
@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from tmc.accounts import encryption
 from tmc.audit.services import event_record
+from tmc.bulkinsert import rows_insert
 from tmc.contacts.models import Contact, Group, ImportJob, details_encode
 from tmc.contacts.services import (
     FIELD_VALUE_MAX,
@@ -431,7 +432,7 @@ def _batch_commit(
     worker advanced it first (this batch is then rolled back)."""
     counts = _Counts()
     rows: dict[str, _Row] = {}
-    owner = job.organisation_id
+    blind_index = encryption.bulk_indexer(job.organisation_id).index
     for line, cells in batch:
         try:
             row = reader.read(line, cells)
@@ -439,7 +440,7 @@ def _batch_commit(
             counts.invalid += 1
             counts.problems.append([line, str(exc)])
             continue
-        index = encryption.index(owner, row.number)
+        index = blind_index(row.number)
         if index in rows:
             rows[index].merge(row)
             counts.merged += 1
@@ -479,7 +480,8 @@ def _contacts_upsert(job: ImportJob, rows: dict[str, _Row], counts: _Counts) -> 
 
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
-    uid_field = Contact._meta.get_field("uid")
+    sealer = encryption.BulkSealer(owner)
+    uid_prep = Contact._meta.get_field("uid").get_db_prep_value
     when = Contact._meta.get_field("updated_at").get_db_prep_value(
         now, connection, prepared=False
     )
@@ -501,9 +503,7 @@ def _contacts_upsert(job: ImportJob, rows: dict[str, _Row], counts: _Counts) -> 
                 name=merged.name, email=merged.email, fields=merged.fields
             )
             if details != stored:
-                updates.append(
-                    (encryption.encrypt(owner, details, context=context), when, pk)
-                )
+                updates.append((sealer.encrypt(details, context=context), when, pk))
             counts.merged += 1
             continue
         uid = uuid.uuid4()
@@ -511,37 +511,28 @@ def _contacts_upsert(job: ImportJob, rows: dict[str, _Row], counts: _Counts) -> 
         inserts.append(
             (
                 owner,
-                uid_field.get_db_prep_value(uid, connection, prepared=False),
-                encryption.encrypt(
-                    owner, row.number, context=Contact.context_for(uid, "number")
-                ),
+                uid_prep(uid, connection, prepared=False),
+                sealer.encrypt(row.number, context=Contact.context_for(uid, "number")),
                 index,
-                encryption.encrypt(
-                    owner, details, context=Contact.context_for(uid, "details")
-                ),
+                sealer.encrypt(details, context=Contact.context_for(uid, "details")),
                 when,
                 when,
             )
         )
     counts.created += len(inserts)
 
-    quote = connection.ops.quote_name
-    table = quote(Contact._meta.db_table)
     columns = ("organisation_id", "uid", "number_sealed", "number_index",
                "details_sealed", "created_at", "updated_at")  # fmt: skip
-    # Names come from the model, values are parameters.
-    insert = (
-        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608  # nosec B608
-        f"VALUES ({', '.join(['%s'] * len(columns))})"
-    )
-    update = (
-        f"UPDATE {table} SET {quote('details_sealed')} = %s, "  # noqa: S608  # nosec B608
-        f"{quote('updated_at')} = %s WHERE {quote('id')} = %s"
-    )
-    with connection.cursor() as cursor:
-        if inserts:
-            cursor.executemany(insert, inserts)
-        if updates:
+    rows_insert(Contact._meta.db_table, columns, inserts)
+    if updates:
+        quote = connection.ops.quote_name
+        # Names come from the model, values are parameters.
+        update = (
+            f"UPDATE {quote(Contact._meta.db_table)} "  # noqa: S608  # nosec B608
+            f"SET {quote('details_sealed')} = %s, {quote('updated_at')} = %s "
+            f"WHERE {quote('id')} = %s"
+        )
+        with connection.cursor() as cursor:
             cursor.executemany(update, updates)
 
     if job.group_id is not None:

@@ -12,7 +12,7 @@
    a batch of a campaign's queued messages and submits each through the path
    one-to-one messages take. Several workers can share one campaign.
 
-Messages are written below the ORM with ``executemany``: at 100,000 rows the
+Messages are written below the ORM (``tmc.bulkinsert``): at 100,000 rows the
 ORM's per-object work would cost more than the encryption.
 """
 
@@ -36,6 +36,7 @@ from django.utils import timezone
 from tmc.accounts import encryption
 from tmc.accounts.services import InsufficientCredit, credits_debit
 from tmc.audit.services import event_record
+from tmc.bulkinsert import rows_insert
 from tmc.contacts.models import ERASED as CONTACT_ERASED
 from tmc.contacts.models import Contact, Group, OptOut
 from tmc.contacts.services import opted_out_indexes
@@ -54,7 +55,6 @@ from tmc.messaging.trial import NOT_VERIFIED_REASON, trial_notice, unverified_nu
 logger = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 100_000
-INSERT_ROWS = 1000
 DISPATCH_BATCH = 100
 # Dispatch tasks started per campaign; each re-enqueues itself while it
 # finds work, so this is how many workers can share one campaign at most.
@@ -367,10 +367,14 @@ def _message_rows(
     the transaction then holds its locks only for the inserts.
     """
     owner = user.organisation_id
-    uid_field = Message._meta.get_field("uid")
+    uid_prep = Message._meta.get_field("uid").get_db_prep_value
     parts = preview.segments.parts
     encoding = str(preview.segments.encoding)
     queued = str(Message.Status.QUEUED)
+    sealer = encryption.BulkSealer(owner)
+    index = encryption.bulk_indexer(owner).index
+    route = encryption.bulk_indexer(None).index
+    context = encryption.field_context
     rows = []
     for number in preview.recipients:
         uid = uuid.uuid4()
@@ -378,19 +382,15 @@ def _message_rows(
             (
                 owner,
                 user.pk,
-                uid_field.get_db_prep_value(uid, connection, prepared=False),
+                uid_prep(uid, connection, prepared=False),
                 preview.sender,
-                encryption.encrypt(
-                    owner,
-                    number,
-                    context=encryption.field_context(Message.TABLE, "recipient", uid),
+                sealer.encrypt(
+                    number, context=context(Message.TABLE, "recipient", uid)
                 ),
-                encryption.index(owner, number),
-                encryption.index(None, number),
-                encryption.encrypt(
-                    owner,
-                    preview.body,
-                    context=encryption.field_context(Message.TABLE, "body", uid),
+                index(number),
+                route(number),
+                sealer.encrypt(
+                    preview.body, context=context(Message.TABLE, "body", uid)
                 ),
                 encoding,
                 parts,
@@ -408,22 +408,11 @@ def _message_rows(
 
 
 def _messages_insert(campaign: Campaign, rows: list[tuple[Any, ...]]) -> None:
-    quote = connection.ops.quote_name
-    # Names come from the model, values are parameters.
-    insert = (
-        f"INSERT INTO {quote(Message._meta.db_table)} "  # noqa: S608  # nosec B608
-        f"({', '.join(quote(c) for c in _MESSAGE_COLUMNS)}) "
-        f"VALUES ({', '.join(['%s'] * len(_MESSAGE_COLUMNS))})"
+    rows_insert(
+        Message._meta.db_table,
+        _MESSAGE_COLUMNS,
+        ((owner, by, campaign.pk, *rest) for owner, by, *rest in rows),
     )
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), INSERT_ROWS):
-            cursor.executemany(
-                insert,
-                [
-                    (owner, by, campaign.pk, *rest)
-                    for owner, by, *rest in rows[start : start + INSERT_ROWS]
-                ],
-            )
 
 
 def campaign_send(
