@@ -282,6 +282,9 @@ try:
         "TMC_API_RATE_PER_SECOND", 10.0, minimum=0.01, maximum=10_000.0
     )
     TMC_API_RATE_BURST = env.read_int("TMC_API_RATE_BURST", 50, minimum=1)
+    # How long an Idempotency-Key's first answer is kept for replay; older
+    # records are deleted each hour and the key may then be used afresh.
+    TMC_API_IDEMPOTENCY_HOURS = env.read_int("TMC_API_IDEMPOTENCY_HOURS", 24, minimum=1)
 
     # Email to SMS (`tmc smtp`): mail to <number>@TMC_SMS_DOMAIN is sent as a
     # text. Clients log in with an API key, over STARTTLS unless plain logins

@@ -14,9 +14,12 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from pydantic import BaseModel
 
 from tmc.api.errors import ApiError
@@ -132,3 +135,17 @@ def idempotent(
             ) from None
         return replayed
     return _as_response(status, content, replayed=False)
+
+
+def idempotency_records_prune(*, now: datetime | None = None) -> int:
+    """Delete records older than TMC_API_IDEMPOTENCY_HOURS; their keys are free.
+
+    A record is committed with its answer or not at all (it shares the
+    work's transaction), so every row seen here is complete.
+    """
+    moment = now or timezone.now()
+    cutoff = moment - timedelta(hours=settings.TMC_API_IDEMPOTENCY_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    if deleted:
+        logger.info("idempotency records pruned count=%s", deleted)
+    return int(deleted)

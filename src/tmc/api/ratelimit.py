@@ -1,23 +1,25 @@
-"""A token bucket per API key, kept in the cache.
+"""A token bucket per API key, shared by every web process.
 
-With Redis (TMC_REDIS_URL) the bucket is shared by every process. On the
-local-memory cache each process keeps its own buckets, so the limit is
-approximate there: N web processes allow up to N times the rate.
-
-The read-modify-write below is not atomic: two requests of one key landing
-at the same instant can both take the last token. The limit is there to
-stop a runaway client, not to count exactly, so that slack is accepted
-rather than paying for a lock on every request.
+Each key may make TMC_API_RATE_PER_SECOND requests a second, sustained,
+and TMC_API_RATE_BURST at once after a quiet spell. The bucket is the one
+the gateways' throughput limit uses (``tmc.routing.throughput``): in Redis
+when TMC_REDIS_URL is set, taken by one Lua script on the server's clock,
+and otherwise in a database row taken by one conditional UPDATE. Either
+way the check and the take are one atomic step, so two requests of one key
+at the same instant, in two processes, cannot both take the last token.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+
+from tmc.routing.throughput import bucket_take
+
+# Bucket names share a namespace with the gateways'; no gateway is named so.
+PREFIX = "api:"
 
 
 @dataclass(frozen=True)
@@ -26,21 +28,17 @@ class Verdict:
     retry_after: int = 0
 
 
-def take(bucket: str, *, now: float | None = None) -> Verdict:
+def take(bucket: str) -> Verdict:
     """Take one token from ``bucket``, if there is one.
 
     Name buckets by something never reused (a key's digest, not its id), so
     a bucket outlives no key into another.
     """
-    rate = settings.TMC_API_RATE_PER_SECOND
-    burst = settings.TMC_API_RATE_BURST
-    moment = time.time() if now is None else now
-    name = f"tmc:api:bucket:{bucket}"
-
-    tokens, updated = cache.get(name, (float(burst), moment))
-    tokens = min(float(burst), tokens + (moment - updated) * rate)
-    if tokens < 1.0:
-        cache.set(name, (tokens, moment), timeout=int(burst / rate) + 60)
-        return Verdict(False, retry_after=max(1, math.ceil((1.0 - tokens) / rate)))
-    cache.set(name, (tokens - 1.0, moment), timeout=int(burst / rate) + 60)
-    return Verdict(True)
+    wait = bucket_take(
+        name=PREFIX + bucket,
+        rate=float(settings.TMC_API_RATE_PER_SECOND),
+        capacity=float(settings.TMC_API_RATE_BURST),
+    )
+    if wait == 0:
+        return Verdict(True)
+    return Verdict(False, retry_after=max(1, math.ceil(wait)))

@@ -1,6 +1,7 @@
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from tmc.api.idempotency import idempotency_records_prune
 from tmc.api.webhooks import (
     webhook_deliveries_purge,
     webhook_deliveries_send_due,
@@ -24,3 +25,9 @@ def webhook_deliveries_send_due_task() -> None:
 def webhook_deliveries_purge_task() -> None:
     """Forget finished webhook deliveries after 30 days, each night."""
     webhook_deliveries_purge()
+
+
+@db_periodic_task(crontab(minute="25"))
+def idempotency_records_prune_task() -> None:
+    """Forget Idempotency-Key answers older than TMC_API_IDEMPOTENCY_HOURS."""
+    idempotency_records_prune()

@@ -103,13 +103,18 @@ def _database_take(name: str, rate: float, capacity: float) -> float:
     return max((1.0 - held) / rate, 0.001)
 
 
-def throughput_take(*, name: str) -> float:
-    """Take one token for ``name``: 0 if taken, else seconds until one is due."""
-    rate = gateway_rate(name)
-    capacity = _capacity(rate)
+def bucket_take(*, name: str, rate: float, capacity: float) -> float:
+    """Take one token from the bucket ``name``: 0 if taken, else seconds until
+    one is due. Also the API's per-key rate limit (``tmc.api.ratelimit``)."""
     if settings.TMC_REDIS_URL:
         return _redis_take(name, rate, capacity)
     return _database_take(name, rate, capacity)
+
+
+def throughput_take(*, name: str) -> float:
+    """Take one token for ``name``: 0 if taken, else seconds until one is due."""
+    rate = gateway_rate(name)
+    return bucket_take(name=name, rate=rate, capacity=_capacity(rate))
 
 
 def throughput_acquire(*, name: str, max_wait: float | None = None) -> bool:
