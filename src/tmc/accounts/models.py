@@ -56,6 +56,9 @@ class Organisation(models.Model):
     # Local times; a start later than the end spans midnight. Both or neither.
     quiet_start = models.TimeField(null=True, blank=True)
     quiet_end = models.TimeField(null=True, blank=True)
+    # Hours a message may wait for a gateway before it expires and is
+    # refunded; None follows TMC_MESSAGE_VALIDITY_HOURS.
+    message_validity_hours = models.PositiveSmallIntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     # On the free trial: it texts only numbers it has verified, each text
     # carrying a notice. Ended by tmc.messaging.trial.trial_end.
@@ -87,6 +90,13 @@ class Organisation(models.Model):
         if self.quiet_start is None or self.quiet_end is None:
             return None
         return QuietHours(self.quiet_start, self.quiet_end)
+
+    @property
+    def validity_hours(self) -> int:
+        """The validity period in force: the organisation's, else the platform's."""
+        if self.message_validity_hours is not None:
+            return self.message_validity_hours
+        return int(settings.TMC_MESSAGE_VALIDITY_HOURS)
 
     def quiet_release(self, at: datetime) -> datetime | None:
         """When a send wanted at ``at`` may go, if in quiet hours; else None."""

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.http import HttpRequest
 
 from tmc.accounts.models import CreditLedgerEntry, Organisation, Package
+from tmc.audit.services import event_record
 from tmc.identity.models import Role, User
 from tmc.identity.services import user_create
 from tmc.notifications.services import low_credit_check
@@ -17,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 TRIAL_CREDITS_REASON = "Trial credits"
+# A message older than a week is rarely still welcome.
+VALIDITY_HOURS_MAX = 168
 
 
 class InsufficientCredit(Exception):
@@ -168,3 +175,79 @@ def credits_debit(
     )
     low_credit_check(organisation)
     return entry
+
+
+def _sending_settings(organisation: Organisation) -> dict[str, object]:
+    quiet = organisation.quiet_hours
+    return {
+        "time_zone": organisation.time_zone,
+        "quiet": quiet.describe() if quiet else None,
+        "validity_hours": organisation.message_validity_hours,
+    }
+
+
+def sending_settings_set(
+    *,
+    actor: User,
+    time_zone: str,
+    quiet_start: time | None,
+    quiet_end: time | None,
+    validity_hours: int | None,
+    request: HttpRequest | None = None,
+) -> None:
+    """Set the organisation's clock, quiet hours and validity period.
+
+    Controllers only. ``validity_hours`` None follows the platform's
+    TMC_MESSAGE_VALIDITY_HOURS. Existing schedules keep their next run until
+    it comes; a run then falling in the new quiet hours moves to their end.
+    Messages already accepted keep the expiry they were given.
+    """
+    if actor.role != Role.CONTROLLER:
+        raise PermissionDenied("Controllers only.")
+    errors: dict[str, str] = {}
+    try:
+        if time_zone not in available_timezones():
+            raise ZoneInfoNotFoundError(time_zone)
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["time_zone"] = "Choose a time zone from the list."
+    if (quiet_start is None) != (quiet_end is None):
+        errors["quiet_end"] = "Give both ends of the quiet hours, or neither."
+    elif quiet_start is not None and quiet_start == quiet_end:
+        errors["quiet_end"] = "The quiet hours must end at another time."
+    if validity_hours is not None and not 1 <= validity_hours <= VALIDITY_HOURS_MAX:
+        errors["validity_hours"] = (
+            f"Give a number of hours from 1 to {VALIDITY_HOURS_MAX}, or leave it "
+            "empty for the platform's default."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+    organisation = actor.organisation
+    with transaction.atomic():
+        # Locked so that two Controllers saving at once log a true "before".
+        locked = Organisation.objects.select_for_update().get(pk=organisation.pk)
+        before = _sending_settings(locked)
+        Organisation.objects.filter(pk=organisation.pk).update(
+            time_zone=time_zone,
+            quiet_start=quiet_start,
+            quiet_end=quiet_end,
+            message_validity_hours=validity_hours,
+        )
+        organisation.refresh_from_db(
+            fields=["time_zone", "quiet_start", "quiet_end", "message_validity_hours"]
+        )
+        after = _sending_settings(organisation)
+        if before != after:
+            event_record(
+                action="settings.sending_changed",
+                actor=actor,
+                target=organisation,
+                details={
+                    "changed": sorted(k for k in after if before[k] != after[k]),
+                    "before": before,
+                    "after": after,
+                },
+                request=request,
+            )
+    logger.info("sending settings changed organisation_id=%s", organisation.pk)

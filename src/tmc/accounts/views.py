@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages as flash
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -7,10 +8,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from tmc.accounts.forms import VerificationCodeForm, VerifiedNumberForm
+from tmc.accounts.forms import (
+    SendingSettingsForm,
+    VerificationCodeForm,
+    VerifiedNumberForm,
+)
 from tmc.accounts.scoping import get_for_user_or_404
+from tmc.accounts.services import sending_settings_set
 from tmc.formerrors import form_errors_add
-from tmc.identity.access import signed_in
+from tmc.identity.access import control_area, signed_in
 from tmc.identity.models import User
 from tmc.messaging.models import Message, VerifiedNumber
 from tmc.messaging.trial import (
@@ -103,4 +109,41 @@ def verified_number(request: HttpRequest, number_id: int) -> HttpResponse:
         request,
         "accounts/verified_number.html",
         {"form": form, "verified": verified, "max_attempts": MAX_ATTEMPTS},
+    )
+
+
+@control_area(controller_only=True)
+@require_http_methods(["GET", "POST"])
+def sending_settings(request: HttpRequest) -> HttpResponse:
+    """The organisation's time zone, quiet hours and validity period."""
+    user = _user(request)
+    organisation = user.organisation
+    form = SendingSettingsForm(
+        request.POST or None,
+        initial={
+            "time_zone": organisation.time_zone,
+            "quiet_start": organisation.quiet_start,
+            "quiet_end": organisation.quiet_end,
+            "validity_hours": organisation.message_validity_hours,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            sending_settings_set(
+                actor=user,
+                time_zone=form.cleaned_data["time_zone"],
+                quiet_start=form.cleaned_data["quiet_start"],
+                quiet_end=form.cleaned_data["quiet_end"],
+                validity_hours=form.cleaned_data["validity_hours"],
+                request=request,
+            )
+        except ValidationError as exc:
+            form_errors_add(form, exc)
+        else:
+            flash.success(request, "Sending settings saved.")
+            return redirect("accounts:sending_settings")
+    return render(
+        request,
+        "accounts/sending_settings.html",
+        {"form": form, "default_validity": settings.TMC_MESSAGE_VALIDITY_HOURS},
     )

@@ -291,7 +291,14 @@ def campaign_preview(
 
     organisation = user.organisation
     organisation.refresh_from_db(
-        fields=["credit_balance", "time_zone", "quiet_start", "quiet_end", "is_trial"]
+        fields=[
+            "credit_balance",
+            "time_zone",
+            "quiet_start",
+            "quiet_end",
+            "is_trial",
+            "message_validity_hours",
+        ]
     )
     book, errors = _address_book(user, contact_ids, group_ids)
     distinct, removed = _recipients(user, numbers_text, book)
@@ -442,7 +449,9 @@ def campaign_send(
         now, connection, prepared=False
     )
     expires_at = Message._meta.get_field("expires_at").get_db_prep_value(
-        message_expiry(now), connection, prepared=False
+        message_expiry(user.organisation, preview.hold_until or now),
+        connection,
+        prepared=False,
     )
     rows = _message_rows(user, preview, created_at, expires_at)
 

@@ -187,6 +187,9 @@ class Message(OrganisationOwned):
     expires_at = models.DateTimeField(null=True, blank=True)
     # When a worker claimed it (SUBMITTING): the reconciler's clock.
     submitting_since = models.DateTimeField(null=True, blank=True)
+    # A one-to-one text sent in the organisation's quiet hours stays QUEUED
+    # and unclaimed until then (scheduling.messages_release_held).
+    hold_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -196,6 +199,11 @@ class Message(OrganisationOwned):
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["status", "expires_at"]),
             models.Index(fields=["status", "submitting_since"]),
+            models.Index(
+                fields=["hold_until"],
+                condition=models.Q(hold_until__isnull=False),
+                name="message_held_until",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

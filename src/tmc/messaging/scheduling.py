@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import partial
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -49,13 +48,16 @@ from tmc.messaging.campaigns import (
     _recipients,
     campaign_send,
 )
-from tmc.messaging.models import Campaign, Schedule, ScheduleRun
+from tmc.messaging.models import Campaign, Message, Schedule, ScheduleRun
 from tmc.messaging.services import _resolve_sender, message_compose, message_send
 from tmc.messaging.trial import NOT_VERIFIED, unverified_numbers
 from tmc.notifications.catalogue import Kind
 from tmc.notifications.services import managers_of, notify
 
 logger = logging.getLogger(__name__)
+
+# Held texts released per run of the periodic task; the rest wait a minute.
+RELEASE_ROWS = 1000
 
 # Schedules run per pass of the minutely task; the rest wait a minute.
 DUE_PER_PASS = 200
@@ -500,62 +502,29 @@ def campaigns_release_held(*, now: datetime | None = None) -> int:
     return released
 
 
-# --- the organisation's settings -------------------------------------------------
-
-
-def sending_hours_set(
-    *,
-    actor: User,
-    time_zone: str,
-    quiet_start: time | None,
-    quiet_end: time | None,
-    request: HttpRequest | None = None,
-) -> None:
-    """Set the organisation's time zone and quiet hours (Controllers only).
-
-    Existing schedules keep their next run until it comes; a run then
-    falling in the new quiet hours moves to their end.
-    """
-    if actor.role != Role.CONTROLLER:
-        raise PermissionDenied("Controllers only.")
-    errors: dict[str, str] = {}
-    try:
-        if time_zone not in available_timezones():
-            raise ZoneInfoNotFoundError(time_zone)
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors["time_zone"] = "Choose a time zone from the list."
-    if (quiet_start is None) != (quiet_end is None):
-        errors["quiet_end"] = "Give both ends of the quiet hours, or neither."
-    elif quiet_start is not None and quiet_start == quiet_end:
-        errors["quiet_end"] = "The quiet hours must end at another time."
-    if errors:
-        raise ValidationError(errors)
-
-    organisation = actor.organisation
-    before = {
-        "time_zone": organisation.time_zone,
-        "quiet": organisation.quiet_hours.describe()
-        if organisation.quiet_hours
-        else None,
-    }
+def messages_release_held(*, now: datetime | None = None) -> int:
+    """Queue for a worker the one-to-one texts whose quiet-hours hold has ended."""
+    now = now or timezone.now()
+    due = list(
+        Message.objects.filter(
+            status=Message.Status.QUEUED, hold_until__lte=now
+        ).values_list("pk", flat=True)[:RELEASE_ROWS]
+    )
+    if not due:
+        return 0
     with transaction.atomic():
-        Organisation.objects.filter(pk=organisation.pk).update(
-            time_zone=time_zone, quiet_start=quiet_start, quiet_end=quiet_end
-        )
-        organisation.refresh_from_db(fields=["time_zone", "quiet_start", "quiet_end"])
-        event_record(
-            action="settings.sending_hours_changed",
-            actor=actor,
-            target=organisation,
-            details={
-                "before": before,
-                "after": {
-                    "time_zone": time_zone,
-                    "quiet": organisation.quiet_hours.describe()
-                    if organisation.quiet_hours
-                    else None,
-                },
-            },
-            request=request,
-        )
+        released = Message.objects.filter(
+            pk__in=due, status=Message.Status.QUEUED, hold_until__lte=now
+        ).update(hold_until=None)
+        # Two workers releasing at once may both queue a text: its claim is
+        # conditional, so the second dispatch finds it taken and does nothing.
+        transaction.on_commit(partial(_dispatch_all, due))
+    logger.info("messages released after quiet hours count=%s", released)
+    return released
+
+
+def _dispatch_all(message_ids: list[int]) -> None:
+    from tmc.messaging.tasks import message_dispatch_task
+
+    for message_id in message_ids:
+        message_dispatch_task(message_id)

@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
-from tmc.accounts.models import CreditLedgerEntry
+from tmc.accounts.models import CreditLedgerEntry, Organisation
 from tmc.accounts.services import InsufficientCredit, credits_add, credits_debit
 from tmc.api import webhooks
 from tmc.audit.services import event_record
@@ -212,7 +212,9 @@ def message_send(
         replace_lookalikes=replace_lookalikes,
     )
     with transaction.atomic():
-        message = message_create(user=user, composed=composed, request=request)
+        message = message_create(
+            user=user, composed=composed, request=request, quiet_hours=True
+        )
     return message
 
 
@@ -223,6 +225,7 @@ def message_create(
     request: HttpRequest | None = None,
     details: dict[str, object] | None = None,
     charge: bool = True,
+    quiet_hours: bool = False,
 ) -> Message:
     """Store, charge and queue a composed text, in the caller's transaction.
 
@@ -231,11 +234,16 @@ def message_create(
     join the activity-log event (ids and counts only). ``charge=False``
     sends at the platform's cost (a trial's verification code): the message
     is recorded with no credits, so nothing is debited or ever refunded.
+    With ``quiet_hours`` a text created in the organisation's quiet hours is
+    held until they end (``Message.hold_until``) instead of queued for a
+    worker; its validity period counts from then.
     """
     assert transaction.get_connection().in_atomic_block
     credits = composed.credits if charge else 0
     if credits:
         _check_limits(user, credits)
+    now = timezone.now()
+    hold_until = user.organisation.quiet_release(now) if quiet_hours else None
     message = Message(
         organisation=user.organisation,
         created_by=user,
@@ -243,7 +251,8 @@ def message_create(
         encoding=composed.segments.encoding,
         parts=composed.segments.parts,
         credits=credits,
-        expires_at=message_expiry(timezone.now()),
+        hold_until=hold_until,
+        expires_at=message_expiry(user.organisation, hold_until or now),
     )
     message.seal(recipient=composed.recipient, body=composed.body)
     message.save()
@@ -269,6 +278,8 @@ def message_create(
     }
     if composed.lookalikes_replaced:
         recorded["lookalikes_replaced"] = composed.lookalikes_replaced
+    if hold_until is not None:
+        recorded["held_until"] = hold_until
     event_record(
         action="message.sent",
         actor=user,
@@ -278,6 +289,9 @@ def message_create(
     )
 
     def queue() -> None:
+        if hold_until is not None:
+            logger.info("message held for quiet hours id=%s", message.pk)
+            return
         logger.info(
             "message queued id=%s organisation_id=%s user_id=%s parts=%s",
             message.pk,
@@ -291,9 +305,13 @@ def message_create(
     return message
 
 
-def message_expiry(created_at: datetime) -> datetime:
-    """When a message created at ``created_at`` stops being worth sending."""
-    return created_at + timedelta(hours=settings.TMC_MESSAGE_VALIDITY_HOURS)
+def message_expiry(organisation: Organisation, start: datetime) -> datetime:
+    """When a message that may go from ``start`` stops being worth sending.
+
+    ``start`` is its acceptance, or the end of the quiet hours that hold it:
+    the validity period counts from when it may first go.
+    """
+    return start + timedelta(hours=organisation.validity_hours)
 
 
 def _check_limits(user: User, credits: int) -> None:
@@ -337,18 +355,25 @@ def message_dispatch(*, message_id: int) -> Message.Status | None:
     """Hand a queued message to the gateway; return its new status.
 
     Returns None when the message was not queued, which is what a duplicate
-    delivery of the task sees after another worker claimed it.
+    delivery of the task sees after another worker claimed it, or is still
+    held for quiet hours.
     """
     # Claim with a conditional UPDATE: of two workers given the same task,
     # exactly one moves the row out of QUEUED and sends it.
+    now = timezone.now()
     claimed = Message.objects.filter(
-        pk=message_id, status=Message.Status.QUEUED
-    ).update(status=Message.Status.SUBMITTING, submitting_since=timezone.now())
+        message_released(now), pk=message_id, status=Message.Status.QUEUED
+    ).update(status=Message.Status.SUBMITTING, submitting_since=now)
     if not claimed:
         logger.info("message not queued, skipped id=%s", message_id)
         return None
 
     return message_submit(message=Message.objects.get(pk=message_id))
+
+
+def message_released(now: datetime) -> Q:
+    """Messages no quiet hours hold back at ``now``: for every claim."""
+    return Q(hold_until__isnull=True) | Q(hold_until__lte=now)
 
 
 def message_submit(*, message: Message) -> Message.Status:

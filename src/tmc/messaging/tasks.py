@@ -30,8 +30,9 @@ def schedules_due_run_task() -> None:
 
 @db_periodic_task(crontab(minute="*"))
 def campaigns_release_held_task() -> None:
-    """Start campaigns held for quiet hours once the hours end, each minute."""
+    """Start campaigns and texts held for quiet hours once they end, each minute."""
     scheduling.campaigns_release_held()
+    scheduling.messages_release_held()
 
 
 @db_periodic_task(crontab(minute="*"))

@@ -103,7 +103,15 @@ def compose(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form_errors_add(form, exc)
         else:
-            flash.success(request, f"Message {message.pk} queued for sending.")
+            if message.hold_until is not None:
+                local = timezone.localtime(message.hold_until, user.organisation.zone)
+                flash.success(
+                    request,
+                    f"Message {message.pk} is held for your quiet hours and goes "
+                    f"at {local:%H:%M}.",
+                )
+            else:
+                flash.success(request, f"Message {message.pk} queued for sending.")
             return redirect("messaging:history")
 
     body = str(form.data.get("body", "")) if form.is_bound else initial.get("body", "")
@@ -113,10 +121,17 @@ def compose(request: HttpRequest) -> HttpResponse:
         notice=trial_notice(user.organisation),
     )
     templates = MessageTemplate.objects.for_user(user).only("pk", "name")
+    quiet = user.organisation.quiet_hours
     return render(
         request,
         "messaging/compose.html",
-        {"form": form, "templates": templates, **live},
+        {
+            "form": form,
+            "templates": templates,
+            "hold_until": user.organisation.quiet_release(timezone.now()),
+            "quiet_hours": quiet.describe() if quiet else "",
+            **live,
+        },
     )
 
 

@@ -31,6 +31,7 @@ CONTROL_AREAS = [
     "/messages/report/",
     "/activity/",
     "/organisation/security/",
+    "/organisation/sending/",
 ]
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection
 
 from tmc.accounts.models import Organisation
@@ -22,7 +22,6 @@ from tmc.messaging.scheduling import (
     schedule_create,
     schedule_update,
     schedules_due_run,
-    sending_hours_set,
 )
 from tmc.notifications.models import Notification
 from tmc.testing import Tenant, make_tenant
@@ -442,35 +441,3 @@ def test_another_user_may_not_cancel_someone_elses_schedule(
     assert response.status_code == 403
     schedule.refresh_from_db()
     assert schedule.status == Schedule.Status.SCHEDULED
-
-
-def test_only_a_controller_sets_the_time_zone_and_quiet_hours(
-    tenant_a: Tenant,
-) -> None:
-    with pytest.raises(PermissionDenied):
-        sending_hours_set(
-            actor=tenant_a.administrator,
-            time_zone="Europe/Paris",
-            quiet_start=None,
-            quiet_end=None,
-        )
-    with pytest.raises(ValidationError) as caught:
-        sending_hours_set(
-            actor=tenant_a.controller,
-            time_zone="Mars/Olympus",
-            quiet_start=time(21),
-            quiet_end=None,
-        )
-    assert set(caught.value.message_dict) == {"time_zone", "quiet_end"}
-
-    sending_hours_set(
-        actor=tenant_a.controller,
-        time_zone="Europe/Paris",
-        quiet_start=time(21),
-        quiet_end=time(8),
-    )
-
-    organisation = Organisation.objects.get(pk=tenant_a.organisation.pk)
-    assert organisation.time_zone == "Europe/Paris"
-    assert organisation.quiet_hours is not None
-    assert organisation.quiet_hours.describe() == "21:00\u201308:00"
