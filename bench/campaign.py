@@ -130,7 +130,7 @@ def main() -> None:
 
     from huey.contrib.djhuey import HUEY
 
-    from tmc.accounts.services import account_create, credits_add
+    from tmc.accounts.services import account_create, credits_add, trial_end
     from tmc.messaging import campaigns
     from tmc.messaging.models import Message, SenderId
 
@@ -145,6 +145,8 @@ def main() -> None:
         controller_email="bench@example.com",
         controller_password=PASSWORD,
     )
+    # A paying organisation: on the free trial only verified numbers go.
+    trial_end(organisation=organisation, cause="bench")
     SenderId.objects.create(
         organisation=organisation, value="Bench", is_approved=True, is_default=True
     )

@@ -139,12 +139,12 @@ class Contact(OrganisationOwned):
         return {key: value for key, value in values.items() if value}
 
 
+# One encoder for all: json.dumps with options builds a new one each call.
+_details_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def details_encode(*, name: str, email: str, fields: dict[str, str]) -> str:
-    return json.dumps(
-        {"name": name, "email": email, "fields": fields},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    return _details_json({"name": name, "email": email, "fields": fields})
 
 
 class OptOut(OrganisationOwned):

@@ -225,7 +225,8 @@ def _without_opt_outs(
 ) -> tuple[list[str], list[RemovedNumber]]:
     """Remove opted-out numbers with one query, by blind index."""
     owner = user.organisation_id
-    indexes = {number: encryption.index(owner, number) for number in numbers}
+    index = encryption.bulk_indexer(owner).index
+    indexes = {number: index(number) for number in numbers}
     if len(indexes) <= OPT_OUT_IN_LIST:
         stopped = opted_out_indexes(user.organisation, indexes.values())
     else:
@@ -374,31 +375,29 @@ def _message_rows(
     the transaction then holds its locks only for the inserts.
     """
     owner = user.organisation_id
-    uid_prep = Message._meta.get_field("uid").get_db_prep_value
+    native_uuid = connection.features.has_native_uuid_field
     parts = preview.segments.parts
     encoding = str(preview.segments.encoding)
     queued = str(Message.Status.QUEUED)
     sealer = encryption.BulkSealer(owner)
     index = encryption.bulk_indexer(owner).index
     route = encryption.bulk_indexer(None).index
-    context = encryption.field_context
+    recipient_context = encryption.field_context(Message.TABLE, "recipient", "")
+    body_context = encryption.field_context(Message.TABLE, "body", "")
     rows = []
     for number in preview.recipients:
         uid = uuid.uuid4()
+        uid_text = str(uid)
         rows.append(
             (
                 owner,
                 user.pk,
-                uid_prep(uid, connection, prepared=False),
+                uid if native_uuid else uid.hex,
                 preview.sender,
-                sealer.encrypt(
-                    number, context=context(Message.TABLE, "recipient", uid)
-                ),
+                sealer.encrypt(number, context=recipient_context + uid_text),
                 index(number),
                 route(number),
-                sealer.encrypt(
-                    preview.body, context=context(Message.TABLE, "body", uid)
-                ),
+                sealer.encrypt(preview.body, context=body_context + uid_text),
                 encoding,
                 parts,
                 parts,

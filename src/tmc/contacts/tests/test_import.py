@@ -103,6 +103,41 @@ def test_invalid_rows_are_reported_by_line_and_skipped(tenant_a: Tenant) -> None
     assert "7946" not in str(job.problems)
 
 
+def test_a_row_shorter_than_the_header_reads_its_missing_cells_as_empty(
+    tenant_a: Tenant,
+) -> None:
+    text = (
+        "Mobile,Name,Email,Shift day\n"
+        "07400 100001,Ada\n"
+        "07400 100002\n"
+        "07400 100003,Alan,alan@example.com,Sunday\n"
+    )
+
+    job = _import(tenant_a, text)
+
+    assert (job.created_count, job.invalid_count) == (3, 0)
+    book = _book(tenant_a)
+    assert (book["+447400100001"].name, book["+447400100001"].email) == ("Ada", "")
+    assert (book["+447400100002"].name, book["+447400100002"].fields) == ("", {})
+    assert book["+447400100003"].fields == {"shift_day": "Sunday"}
+
+
+def test_an_email_whose_domain_was_accepted_is_still_checked_in_full(
+    tenant_a: Tenant,
+) -> None:
+    text = (
+        "Name,Mobile,Email\n"
+        "Ada,07400 100001,ada@example.com\n"
+        "Bad,07400 100002,bad user@example.com\n"
+        "Worse,07400 100003,worse@example..com\n"
+    )
+
+    job = _import(tenant_a, text)
+
+    assert (job.created_count, job.invalid_count) == (1, 2)
+    assert [line for line, _ in job.problems] == [3, 4]
+
+
 def test_duplicates_in_the_file_and_in_the_book_merge_into_one_contact(
     tenant_a: Tenant,
 ) -> None:
