@@ -230,6 +230,13 @@ try:
     TMC_SMPP_SYSTEM_TYPE = env.read_str("TMC_SMPP_SYSTEM_TYPE", "")
     TMC_SMPP_WINDOW = env.read_int("TMC_SMPP_WINDOW", 10, minimum=1)
     TMC_SMPP_TLS = env.read_bool("TMC_SMPP_TLS", default=False)
+    # The CA certificate(s) that sign the SMSC's certificate, when it is not
+    # signed by an authority the system trusts (a PEM file's path).
+    TMC_SMPP_TLS_CA_FILE = env.read_str("TMC_SMPP_TLS_CA_FILE", "")
+    if TMC_SMPP_TLS_CA_FILE and not Path(TMC_SMPP_TLS_CA_FILE).is_file():
+        raise env.ConfigurationError(
+            f"TMC_SMPP_TLS_CA_FILE={TMC_SMPP_TLS_CA_FILE!r} is not a readable file"
+        )
     TMC_SMPP_GSM7_PACKED = env.read_bool("TMC_SMPP_GSM7_PACKED", default=False)
     TMC_SMPP_ENQUIRE_LINK_SECONDS = env.read_float(
         "TMC_SMPP_ENQUIRE_LINK_SECONDS", 30.0, minimum=1.0, maximum=3600.0

@@ -329,12 +329,18 @@ def test_client_users_never_reach_staff_pages(
         "message_id": 1,
         "member_id": 1,
         "number_id": 1,
+        "provider_id": 1,
+        "kind": "smpp",
     }
 
     for route, name in STAFF_PATTERNS:
         if name == "staff:login":
             continue
-        kwargs = {key: value for key, value in ids.items() if f"<int:{key}>" in route}
+        kwargs = {
+            key: value
+            for key, value in ids.items()
+            if f"<int:{key}>" in route or f"<slug:{key}>" in route
+        }
         url = reverse(name, kwargs=kwargs)
         for method in ("get", "post"):
             response = getattr(client, method)(url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from tmc.gateways.base import Gateway
+from tmc.gateways.base import Gateway, GatewayError, Submission, SubmitResult
 
 SIMULATOR = "simulator"
 
@@ -28,10 +28,42 @@ def gateway_named(name: str) -> Gateway:
         from tmc.gateways.http.adapter import HttpGateway
 
         return HttpGateway()
-    raise ImproperlyConfigured(
-        f"{name!r} names no gateway adapter; "
-        "available: simulator, simulator-<label>, smpp, http"
-    )
+    return _provider_gateway(name)
+
+
+def _provider_gateway(name: str) -> Gateway:
+    """The adapter of a provider staff configured (``/staff/gateways/``)."""
+    from tmc.gateways.models import GatewayProvider
+    from tmc.gateways.providers import provider_named
+
+    provider = provider_named(name)
+    if provider is None:
+        raise ImproperlyConfigured(
+            f"{name!r} names no gateway adapter; available: simulator, "
+            "simulator-<label>, smpp, http, or a provider set up by staff"
+        )
+    if not provider.enabled:
+        return DisabledGateway(name)
+    if provider.kind == GatewayProvider.Kind.SMPP:
+        from tmc.gateways.smpp.adapter import SmppGateway
+
+        return SmppGateway(name=provider.name)
+    from tmc.gateways.http.adapter import HttpConfig, HttpGateway
+
+    return HttpGateway(HttpConfig.from_provider(provider))
+
+
+class DisabledGateway:
+    """A provider staff switched off: routes pass over it to the next."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def submit(self, submission: Submission) -> SubmitResult:
+        raise GatewayError(f"{self.name} is disabled", permanent=False)
+
+    def lookup(self, message_id: int) -> str | None:
+        raise GatewayError(f"{self.name} is disabled", permanent=False)
 
 
 def gateway_for_messages() -> Gateway:

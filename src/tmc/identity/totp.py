@@ -19,8 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tmc.identity.models import User
-from tmc.lib.crypto import DecryptionError, derive_key, seal, unseal
-from tmc.lib.keys import master_keys, read_master_key
+from tmc.lib.keys import master_open, master_seal
 
 logger = logging.getLogger(__name__)
 
@@ -33,31 +32,17 @@ DRIFT_STEPS = 1
 PURPOSE = "totp-secret"
 
 
-def _key() -> bytes:
-    return derive_key(read_master_key(settings.TMC_HOME), PURPOSE)
-
-
 def _owner(user: User) -> str:
     return f"identity.user:{user.pk}"
 
 
 def _opened(user: User) -> tuple[str, bool]:
-    """The secret, and whether it is sealed under the current master key.
+    """The secret, and whether it is sealed under the current master key."""
+    return master_open(settings.TMC_HOME, PURPOSE, user.totp_secret, owner=_owner(user))
 
-    A retired master key still opens it: between a master key rotation
-    writing the new key and re-sealing the secrets (or after a crash there),
-    authenticators keep working.
-    """
-    owner = _owner(user)
-    for position, master in enumerate(master_keys(settings.TMC_HOME).values()):
-        try:
-            secret = unseal(
-                derive_key(master, PURPOSE), user.totp_secret, associated=owner
-            )
-        except DecryptionError:
-            continue
-        return secret, position == 0
-    raise DecryptionError("the TOTP secret opens with no master key")
+
+def _sealed(user: User, secret: str) -> str:
+    return master_seal(settings.TMC_HOME, PURPOSE, secret, owner=_owner(user))
 
 
 def _secret(user: User) -> str:
@@ -72,7 +57,6 @@ def totp_secrets_reseal() -> int:
     has run (a window of microseconds) would be lost with the old key; the
     user would have to enrol again.
     """
-    key = _key()
     resealed = 0
     enrolled = User.objects.exclude(totp_secret="")  # nosec B106 (empty: no secret)
     for user in enrolled.only("pk", "totp_secret"):
@@ -83,7 +67,7 @@ def totp_secrets_reseal() -> int:
         # moment keeps their new secret rather than this re-sealed old one.
         resealed += User.objects.filter(
             pk=user.pk, totp_secret=user.totp_secret
-        ).update(totp_secret=seal(key, secret, associated=_owner(user)))
+        ).update(totp_secret=_sealed(user, secret))
     logger.info("totp secrets re-sealed count=%s", resealed)
     return resealed
 
@@ -96,7 +80,7 @@ def totp_enrolment_start(user: User) -> str:
     """
     if not user.totp_secret:
         secret = pyotp.random_base32()
-        user.totp_secret = seal(_key(), secret, associated=_owner(user))
+        user.totp_secret = _sealed(user, secret)
         user.totp_confirmed_at = None
         user.totp_last_step = None
         user.save(update_fields=["totp_secret", "totp_confirmed_at", "totp_last_step"])

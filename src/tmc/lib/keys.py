@@ -140,3 +140,34 @@ def retired_master_keys_remove(home: Path, keep: set[str]) -> int:
                 path.unlink()
                 removed += 1
     return removed
+
+
+def master_seal(home: Path, purpose: str, value: str, *, owner: str) -> str:
+    """Seal a value that belongs to no organisation under the master key.
+
+    The key is derived for ``purpose`` and the value bound to ``owner`` (the
+    row it belongs to), so it opens for no other purpose or row.
+    """
+    from tmc.lib.crypto import derive_key, seal
+
+    return seal(derive_key(read_master_key(home), purpose), value, associated=owner)
+
+
+def master_open(
+    home: Path, purpose: str, token: str, *, owner: str
+) -> tuple[str, bool]:
+    """Open a ``master_seal`` value: the value, and whether the current key sealed it.
+
+    A retired master key still opens it, between a master key rotation
+    writing the new key and the value's owner re-sealing it (or after a
+    crash in between); whoever registered the value re-seals it then.
+    """
+    from tmc.lib.crypto import DecryptionError, derive_key, unseal
+
+    for position, master in enumerate(master_keys(home).values()):
+        try:
+            value = unseal(derive_key(master, purpose), token, associated=owner)
+        except DecryptionError:
+            continue
+        return value, position == 0
+    raise DecryptionError(f"a {purpose} value opens with no master key")

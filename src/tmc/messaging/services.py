@@ -451,7 +451,7 @@ def message_submit(*, message: Message) -> Message.Status:
                     reason=exc.reason,
                 )
                 return Message.Status.FAILED
-            gateway_failed(name=name)
+            gateway_failed(name=name, reason=exc.reason)
             reason = exc.reason
             continue
 

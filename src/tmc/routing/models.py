@@ -47,6 +47,7 @@ class GatewayHealth(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     total_failures = models.PositiveIntegerField(default=0)
     last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -93,8 +93,12 @@ def _backoff(consecutive_failures: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.TMC_GATEWAY_BACKOFF_MAX_SECONDS))
 
 
-def gateway_failed(*, name: str) -> GatewayHealth:
-    """Count a temporary failure and take the gateway out for its back-off."""
+def gateway_failed(*, name: str, reason: str = "") -> GatewayHealth:
+    """Count a temporary failure and take the gateway out for its back-off.
+
+    ``reason`` is the adapter's words (never a message's content), kept for
+    the staff health view.
+    """
     GatewayHealth.objects.get_or_create(name=name)
     now = timezone.now()
     with transaction.atomic():
@@ -104,6 +108,7 @@ def gateway_failed(*, name: str) -> GatewayHealth:
         health.consecutive_failures += 1
         health.total_failures += 1
         health.last_failure_at = now
+        health.last_error = reason[:200]
         health.down_until = now + _backoff(health.consecutive_failures)
         health.save()
     logger.warning(

@@ -48,7 +48,16 @@ return tostring(wait)
 
 
 def gateway_rate(name: str) -> float:
-    """Messages per second the gateway takes."""
+    """Messages per second the gateway takes.
+
+    A provider staff set up carries its own contracted rate; the built-in
+    adapters take theirs from the environment.
+    """
+    from tmc.gateways.providers import provider_throughput
+
+    configured = provider_throughput(name)
+    if configured is not None:
+        return float(configured)
     rate: float = settings.TMC_GATEWAY_RATES.get(name, settings.TMC_GATEWAY_RATE)
     return rate
 

@@ -122,3 +122,117 @@ class RouteForm(forms.Form):
     def clean_gateways(self) -> list[str]:
         raw: str = self.cleaned_data["gateways"]
         return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+class _ProviderForm(forms.Form):
+    """What every provider has; each kind adds its own settings and secrets."""
+
+    SECRETS: tuple[str, ...] = ()
+
+    name = forms.SlugField(
+        max_length=40,
+        help_text="How routes name this provider: letters, digits and dashes.",
+    )
+    enabled = forms.BooleanField(required=False, initial=True)
+    throughput = forms.IntegerField(
+        label="Messages a second",
+        min_value=1,
+        max_value=100_000,
+        initial=100,
+        help_text="The contracted rate, held across every worker and bind.",
+    )
+
+    def __init__(self, *args: Any, stored: set[str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # A stored secret is never shown again: its field stays empty, and
+        # left empty it keeps the stored value.
+        for secret in self.SECRETS:
+            field = self.fields[secret]
+            field.required = False
+            if stored is not None and secret in stored:
+                field.help_text = "Stored. Leave empty to keep it; type to replace it."
+
+    def provider_settings(self) -> dict[str, Any]:
+        common = {"name", "enabled", "throughput", *self.SECRETS}
+        return {k: v for k, v in self.cleaned_data.items() if k not in common}
+
+    def provider_secrets(self) -> dict[str, str]:
+        return {k: self.cleaned_data.get(k) or "" for k in self.SECRETS}
+
+
+class SmppProviderForm(_ProviderForm):
+    SECRETS = ("password",)
+
+    host = forms.CharField(max_length=253)
+    port = forms.IntegerField(min_value=1, max_value=65535, initial=2775)
+    system_id = forms.CharField(max_length=15, label="System id")
+    # SMPP 3.4 allows 8 characters (9 octets with the terminating NUL).
+    password = forms.CharField(
+        max_length=8, strip=False, widget=forms.PasswordInput(render_value=False)
+    )
+    system_type = forms.CharField(max_length=12, required=False)
+    tls = forms.BooleanField(
+        label="TLS", required=False, help_text="The SMSC's certificate is verified."
+    )
+    tls_ca_file = forms.CharField(
+        label="TLS CA file",
+        max_length=400,
+        required=False,
+        help_text="Path of a PEM file on the bind workers' machines, for an SMSC "
+        "certificate signed by a private authority.",
+    )
+    window = forms.IntegerField(
+        min_value=1,
+        max_value=1000,
+        initial=10,
+        help_text="submit_sm outstanding per bind; at most 2 to 3 times the rate.",
+    )
+    binds = forms.IntegerField(
+        min_value=1, max_value=20, initial=1, help_text="Binds the contract allows."
+    )
+    gsm7_packed = forms.BooleanField(
+        label="Pack GSM-7", required=False, help_text="For SMSCs that want septets."
+    )
+
+
+class HttpProviderForm(_ProviderForm):
+    SECRETS = ("auth_header", "callback_secret")
+
+    url = forms.URLField(
+        label="URL",
+        max_length=400,
+        assume_scheme="https",
+        help_text="Each message is POSTed here as JSON.",
+    )
+    auth_header = forms.CharField(
+        label="Authentication header",
+        max_length=400,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Sent with each POST, e.g. Authorization: Bearer …",
+    )
+    field_names = forms.CharField(
+        label="Field names",
+        max_length=400,
+        required=False,
+        help_text="ours=theirs pairs separated by commas, for to, from, text, "
+        "reference, id, status and reason.",
+    )
+    callback_secret = forms.CharField(
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Signs the delivery reports and replies the provider sends back.",
+    )
+
+    def clean_auth_header(self) -> str:
+        value: str = self.cleaned_data.get("auth_header") or ""
+        if value and ":" not in value:
+            raise forms.ValidationError("Write it as Header-Name: value.")
+        return value
+
+    def clean_field_names(self) -> dict[str, str]:
+        from tmc.gateways.http.adapter import fields_parse
+
+        try:
+            return fields_parse(self.cleaned_data.get("field_names") or "")
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc

@@ -29,6 +29,8 @@ from tmc.accounts.services import (
     trial_end,
 )
 from tmc.audit.services import event_record
+from tmc.gateways.models import GatewayProvider
+from tmc.gateways.providers import provider_save
 from tmc.identity.models import Role, User
 from tmc.identity.policy import platform_policy
 from tmc.identity.services import USERNAME_PATTERN, WRONG_CREDENTIALS
@@ -644,6 +646,45 @@ def staff_route_delete(
         if deleted:
             _record("route.deleted", actor, request=request, details={"prefix": prefix})
     return deleted
+
+
+def staff_gateway_provider_save(
+    *,
+    actor: StaffMember,
+    provider: GatewayProvider | None,
+    kind: str,
+    name: str,
+    enabled: bool,
+    throughput: int,
+    settings: dict[str, Any],
+    secrets: dict[str, str],
+    request: HttpRequest | None = None,
+) -> GatewayProvider:
+    """Add or change a gateway provider (level 3); raise ValidationError.
+
+    The activity event names what changed, and which credentials were
+    replaced, never their values.
+    """
+    require(actor, Capability.MANAGE_GATEWAYS)
+    creating = provider is None
+    with transaction.atomic():
+        saved, changed = provider_save(
+            provider=provider,
+            name=name,
+            kind=kind,
+            enabled=enabled,
+            throughput=throughput,
+            settings=settings,
+            secrets=secrets,
+        )
+        _record(
+            "gateway.provider_created" if creating else "gateway.provider_changed",
+            actor,
+            target=saved,
+            request=request,
+            details={"provider": saved.name, "kind": saved.kind, "changed": changed},
+        )
+    return saved
 
 
 def staff_gateway_reset(

@@ -15,6 +15,9 @@ from tmc.accounts.models import Organisation
 from tmc.boomerang.models import Ticket, VirtualNumber
 from tmc.boomerang.services import number_retire, numbers_add
 from tmc.formerrors import form_errors_add
+from tmc.gateways.models import GatewayProvider
+from tmc.gateways.providers import SECRET_FIELDS, provider_credentials
+from tmc.gateways.smpp.models import SmppBindStatus
 from tmc.identity.models import User
 from tmc.identity.policy import platform_policy
 from tmc.lib.phone import format_international, mask_number
@@ -31,9 +34,11 @@ from tmc.staff.access import (
 )
 from tmc.staff.forms import (
     CreditsForm,
+    HttpProviderForm,
     PackageForm,
     ReasonForm,
     RouteForm,
+    SmppProviderForm,
     StaffLevelForm,
     StaffLoginForm,
     StaffMemberForm,
@@ -54,6 +59,7 @@ from tmc.staff.services import (
     organisation_suspend,
     package_change,
     staff_create,
+    staff_gateway_provider_save,
     staff_gateway_reset,
     staff_level_set,
     staff_login,
@@ -508,6 +514,136 @@ def gateway_reset(request: HttpRequest) -> HttpResponse:
     staff_gateway_reset(actor=member_of(request), name=name, request=request)
     messages.success(request, f"{name} is back in service.")
     return redirect("staff:routes")
+
+
+# --- gateway providers ------------------------------------------------------------
+
+PROVIDER_FORMS: dict[str, type[SmppProviderForm] | type[HttpProviderForm]] = {
+    GatewayProvider.Kind.SMPP: SmppProviderForm,
+    GatewayProvider.Kind.HTTP: HttpProviderForm,
+}
+# A bind that has not written its status for this long is not running.
+BIND_SILENT_AFTER = timedelta(seconds=30)
+
+
+@staff_view(Capability.MANAGE_GATEWAYS)
+@require_GET
+def gateways(request: HttpRequest) -> HttpResponse:
+    """Every provider with its health: binds, back-off, rates, last error."""
+    now = timezone.now()
+    providers = list(GatewayProvider.objects.all())
+    health = {row.name: row for row in GatewayHealth.objects.all()}
+    binds: dict[str, list[SmppBindStatus]] = {}
+    for bind in SmppBindStatus.objects.all():
+        bind.silent = bind.heartbeat_at < now - BIND_SILENT_AFTER  # type: ignore[attr-defined]
+        binds.setdefault(bind.gateway, []).append(bind)
+    names = [p.name for p in providers]
+    # Binds of the environment-configured SMPP gateway have no provider row.
+    names += sorted(set(binds) - set(names))
+    by_name = {p.name: p for p in providers}
+    rows = []
+    for name in names:
+        row = health.get(name)
+        down_until = row.down_until if row is not None else None
+        name_binds = binds.get(name, [])
+        rows.append(
+            {
+                "name": name,
+                "provider": by_name.get(name),
+                "rate": gateway_rate(name),
+                "sending_rate": sum(b.rate for b in name_binds if b.state == "bound"),
+                "failures": row.total_failures if row is not None else 0,
+                "last_error": row.last_error if row is not None else "",
+                "last_failure_at": row.last_failure_at if row is not None else None,
+                "down_until": down_until if down_until and down_until > now else None,
+                "binds": name_binds,
+            }
+        )
+    return _render(
+        request,
+        "gateways.html",
+        {"rows": rows, "kinds": GatewayProvider.Kind.choices},
+    )
+
+
+def _provider_form_save(
+    request: HttpRequest,
+    form: SmppProviderForm | HttpProviderForm,
+    *,
+    kind: str,
+    provider: GatewayProvider | None,
+) -> GatewayProvider | None:
+    try:
+        return staff_gateway_provider_save(
+            actor=member_of(request),
+            provider=provider,
+            kind=kind,
+            name=form.cleaned_data["name"],
+            enabled=form.cleaned_data["enabled"],
+            throughput=form.cleaned_data["throughput"],
+            settings=form.provider_settings(),
+            secrets=form.provider_secrets(),
+            request=request,
+        )
+    except ValidationError as exc:
+        form_errors_add(form, exc)
+        return None
+
+
+@staff_view(Capability.MANAGE_GATEWAYS)
+@require_http_methods(["GET", "POST"])
+def gateway_new(request: HttpRequest, kind: str) -> HttpResponse:
+    form_class = PROVIDER_FORMS.get(kind)
+    if form_class is None:
+        raise Http404("No such kind of provider.")
+    form = form_class(request.POST or None, stored=set())
+    if request.method == "POST" and form.is_valid():
+        saved = _provider_form_save(request, form, kind=kind, provider=None)
+        if saved is not None:
+            messages.success(request, f"Provider {saved.name} added.")
+            return redirect("staff:gateways")
+    return _render(
+        request,
+        "gateway_form.html",
+        {"form": form, "kind": GatewayProvider.Kind(kind).label, "provider": None},
+    )
+
+
+@staff_view(Capability.MANAGE_GATEWAYS)
+@require_http_methods(["GET", "POST"])
+def gateway_edit(request: HttpRequest, provider_id: int) -> HttpResponse:
+    provider = GatewayProvider.objects.filter(pk=provider_id).first()
+    if provider is None:
+        raise Http404("No such provider.")
+    form_class = PROVIDER_FORMS[provider.kind]
+    stored = {k for k, v in provider_credentials(provider).items() if v}
+    initial = {
+        "name": provider.name,
+        "enabled": provider.enabled,
+        "throughput": provider.throughput,
+        **{
+            k: v
+            for k, v in provider.settings.items()
+            if k not in SECRET_FIELDS[provider.kind]
+        },
+    }
+    if isinstance(initial.get("field_names"), dict):
+        initial["field_names"] = ",".join(
+            f"{ours}={theirs}" for ours, theirs in initial["field_names"].items()
+        )
+    form = form_class(request.POST or None, initial=initial, stored=stored)
+    if request.method == "POST" and form.is_valid():
+        saved = _provider_form_save(
+            request, form, kind=provider.kind, provider=provider
+        )
+        if saved is not None:
+            messages.success(request, f"Provider {saved.name} saved.")
+            return redirect("staff:gateways")
+    return _render(
+        request,
+        "gateway_form.html",
+        {"form": form, "kind": provider.get_kind_display(), "provider": provider},
+    )
 
 
 @staff_view(None)

@@ -1,9 +1,10 @@
 """A generic JSON-over-HTTP provider: one POST per message.
 
 The URL, an authentication header and the JSON field names come from
-configuration (``TMC_HTTP_GATEWAY_*``), so providers that take a flat JSON
-body and answer with an id need no code of their own. Delivery reports and
-replies come back signed to ``views.py``.
+configuration (``TMC_HTTP_GATEWAY_*``, or a provider of kind ``http`` set up
+by staff), so providers that take a flat JSON body and answer with an id
+need no code of their own. Delivery reports and replies come back signed to
+``views.py``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
 from tmc.gateways.base import GatewayError, Submission, SubmitResult
+from tmc.gateways.models import GatewayProvider
 
 logger = logging.getLogger(__name__)
 
@@ -31,16 +34,66 @@ DEFAULT_FIELDS = {
 }
 
 
-def fields() -> dict[str, str]:
-    """Our names for the JSON keys, mapped to the provider's."""
-    return {**DEFAULT_FIELDS, **settings.TMC_HTTP_GATEWAY_FIELDS}
+@dataclass(frozen=True)
+class HttpConfig:
+    name: str
+    url: str
+    auth_header: str = ""
+    callback_secret: str = ""
+    field_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """Our names for the JSON keys, mapped to the provider's."""
+        return {**DEFAULT_FIELDS, **self.field_names}
+
+    @classmethod
+    def from_settings(cls) -> HttpConfig:
+        return cls(
+            name=NAME,
+            url=settings.TMC_HTTP_GATEWAY_URL,
+            auth_header=settings.TMC_HTTP_GATEWAY_AUTH_HEADER,
+            callback_secret=settings.TMC_HTTP_GATEWAY_SECRET,
+            field_names=dict(settings.TMC_HTTP_GATEWAY_FIELDS),
+        )
+
+    @classmethod
+    def from_provider(cls, provider: GatewayProvider) -> HttpConfig:
+        from tmc.gateways.providers import provider_credentials
+
+        secrets = provider_credentials(provider)
+        return cls(
+            name=provider.name,
+            url=provider.setting("url", ""),
+            auth_header=secrets.get("auth_header", ""),
+            callback_secret=secrets.get("callback_secret", ""),
+            field_names=dict(provider.setting("field_names", {})),
+        )
+
+
+def fields_parse(text: str) -> dict[str, str]:
+    """``ours=theirs,…`` as a mapping; raise ValueError naming a bad pair."""
+    mapping = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        ours, sep, theirs = item.partition("=")
+        if not sep or ours.strip() not in DEFAULT_FIELDS or not theirs.strip():
+            raise ValueError(
+                f"{item.strip()!r} is not ours=theirs with ours one of "
+                + ", ".join(DEFAULT_FIELDS)
+            )
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
 
 
 class HttpGateway:
-    name = NAME
+    def __init__(self, config: HttpConfig | None = None) -> None:
+        self.config = config or HttpConfig.from_settings()
+        self.name = self.config.name
 
     def submit(self, submission: Submission) -> SubmitResult:
-        names = fields()
+        names = self.config.fields
         body = json.dumps(
             {
                 names["to"]: submission.recipient,
@@ -50,12 +103,12 @@ class HttpGateway:
             }
         ).encode()
         headers = {"Content-Type": "application/json"}
-        auth = settings.TMC_HTTP_GATEWAY_AUTH_HEADER
+        auth = self.config.auth_header
         if auth:
             header, _, value = auth.partition(":")
             headers[header.strip()] = value.strip()
         request = urllib.request.Request(  # noqa: S310  (the configured URL)
-            settings.TMC_HTTP_GATEWAY_URL, data=body, headers=headers, method="POST"
+            self.config.url, data=body, headers=headers, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310
@@ -86,6 +139,6 @@ class HttpGateway:
         send it twice.
         """
         raise GatewayError(
-            f"{NAME} cannot say whether it received message {message_id}",
+            f"{self.name} cannot say whether it received message {message_id}",
             permanent=False,
         )

@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 class SmppGateway:
-    name = NAME
+    def __init__(self, name: str = NAME) -> None:
+        self.name = name
 
     def submit(self, submission: Submission) -> SubmitResult:
         if not submission.recipient.startswith("+"):
@@ -30,7 +31,11 @@ class SmppGateway:
             raise GatewayError("more parts than a concatenated SMS has", permanent=True)
 
         with transaction.atomic():
-            parts_queue(message_id=submission.message_id, total=submission.parts)
+            parts_queue(
+                message_id=submission.message_id,
+                total=submission.parts,
+                gateway=self.name,
+            )
         logger.info(
             "smpp queued message_id=%s parts=%s",
             submission.message_id,
@@ -46,6 +51,6 @@ class SmppGateway:
         worker's to record. The answer names the message, not an SMSC id: a
         message of several parts has one id per part.
         """
-        if SmppPart.objects.filter(message_id=message_id).exists():
+        if SmppPart.objects.filter(message_id=message_id, gateway=self.name).exists():
             return f"smpp-parts-{message_id}"
         return None

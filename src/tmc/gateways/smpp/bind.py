@@ -34,7 +34,9 @@ import smpplib.exceptions
 import smpplib.smpp
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
+from django.utils import timezone
 
+from tmc.gateways.models import GatewayProvider
 from tmc.gateways.services import inbound_receive
 from tmc.gateways.smpp.codec import (
     ESM_CLASS_RECEIPT,
@@ -47,6 +49,7 @@ from tmc.gateways.smpp.codec import (
     receipt_parse,
     split_udh,
 )
+from tmc.gateways.smpp.models import SmppBindStatus
 from tmc.gateways.smpp.services import (
     NAME,
     Answer,
@@ -70,6 +73,8 @@ NPI_E164 = 1
 INTERFACE_VERSION = 0x34
 # How long a half-received inbound long text waits for its other parts.
 INBOUND_PARTS_TTL = 600.0
+# How often a bound bind writes its status row for the health view.
+STATUS_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -82,9 +87,11 @@ class BindConfig:
     window: int = 10
     tls: bool = False
     tls_verify: bool = True
+    tls_ca_file: str = ""
     gsm7_packed: bool = False
     enquire_link_seconds: float = 30.0
     name: str = "smpp-1"
+    gateway: str = NAME
     timeout: float = 10.0
     poll_seconds: float = 0.05
     drain_seconds: float = 5.0
@@ -103,8 +110,33 @@ class BindConfig:
             "system_type": settings.TMC_SMPP_SYSTEM_TYPE,
             "window": settings.TMC_SMPP_WINDOW,
             "tls": settings.TMC_SMPP_TLS,
+            "tls_ca_file": settings.TMC_SMPP_TLS_CA_FILE,
             "gsm7_packed": settings.TMC_SMPP_GSM7_PACKED,
             "enquire_link_seconds": settings.TMC_SMPP_ENQUIRE_LINK_SECONDS,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def from_provider(cls, provider: GatewayProvider, **overrides: Any) -> BindConfig:
+        """The bind settings of an SMPP provider staff set up."""
+        from tmc.gateways.providers import provider_credentials
+
+        values: dict[str, Any] = {
+            "gateway": provider.name,
+            "name": f"{provider.name}-1",
+            "host": provider.setting("host", ""),
+            "port": int(provider.setting("port", 2775)),
+            "system_id": provider.setting("system_id", ""),
+            "password": provider_credentials(provider).get("password", ""),
+            "system_type": provider.setting("system_type", ""),
+            "window": int(provider.setting("window", 10)),
+            "tls": bool(provider.setting("tls", False)),
+            "tls_ca_file": provider.setting("tls_ca_file", ""),
+            "gsm7_packed": bool(provider.setting("gsm7_packed", False)),
+            "enquire_link_seconds": float(
+                provider.setting("enquire_link_seconds", 30.0)
+            ),
         }
         values.update(overrides)
         return cls(**values)
@@ -116,7 +148,9 @@ class _Client(smpplib.client.Client):  # type: ignore[misc]
     def __init__(self, bind: SmppBind, config: BindConfig) -> None:
         context = None
         if config.tls:
-            context = ssl.create_default_context()
+            # A private CA's file, for SMSCs whose certificates no public
+            # authority signed; the host name is still checked against it.
+            context = ssl.create_default_context(cafile=config.tls_ca_file or None)
             if not config.tls_verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
@@ -200,6 +234,9 @@ class SmppBind:
         self._last_read = 0.0
         self._last_write = 0.0
         self._closing = False
+        self._status_at = 0.0
+        self._status_accepted = 0
+        self._last_receipt_at: Any = None
 
     # --- the loop ---------------------------------------------------------
 
@@ -213,6 +250,7 @@ class SmppBind:
                 wait = self.config.reconnect_min
                 self._session(client, stop)
                 self._lost()
+                self._status(SmppBindStatus.State.DOWN)
             except (
                 smpplib.exceptions.ConnectionError,
                 smpplib.exceptions.PDUError,
@@ -225,6 +263,7 @@ class SmppBind:
                     wait,
                 )
                 self._lost()
+                self._status(SmppBindStatus.State.DOWN, error=_error_text(exc))
                 # Back off so a down SMSC is not hammered with binds; the
                 # jitter-free doubling is enough for one bind per process.
                 stop.wait(wait)
@@ -234,6 +273,7 @@ class SmppBind:
                 if client._socket is not None:
                     client.disconnect()
                 close_old_connections()
+        self._status(SmppBindStatus.State.STOPPED)
         # The thread's own connection, which the caller cannot close.
         connections.close_all()
 
@@ -257,6 +297,7 @@ class SmppBind:
         self._closing = False
         self._last_read = self._last_write = time.monotonic()
         self.bound.set()
+        self._status(SmppBindStatus.State.BOUND, changed=True)
         logger.info(
             "smpp bound bind=%s host=%s window=%s",
             self.config.name,
@@ -270,6 +311,8 @@ class SmppBind:
             self._read(client)
             self._flush(client)
             self._keep_alive(client)
+            if time.monotonic() - self._status_at >= STATUS_SECONDS:
+                self._status(SmppBindStatus.State.BOUND)
         if not self._closing:
             self._shut_down(client)
 
@@ -277,7 +320,9 @@ class SmppBind:
         free = self.config.window - len(self._inflight)
         if free <= 0 or time.monotonic() < self._pause_until:
             return
-        claimed = parts_claim(bind=self.config.name, limit=free)
+        claimed = parts_claim(
+            bind=self.config.name, limit=free, gateway=self.config.gateway
+        )
         for index, part in enumerate(claimed):
             try:
                 pdu = client.send_message(**self._submit_fields(part))
@@ -364,6 +409,47 @@ class SmppBind:
         except smpplib.exceptions.ConnectionError:
             pass  # the SMSC may close as soon as it has answered the unbind
         logger.info("smpp unbound bind=%s", self.config.name)
+
+    def _status(self, state: str, *, error: str = "", changed: bool = False) -> None:
+        """Write this bind's row for the health view; never fails the bind."""
+        now = time.monotonic()
+        elapsed = now - self._status_at if self._status_at else 0.0
+        rate = (
+            (self.stats.accepted - self._status_accepted) / elapsed
+            if elapsed > 0 and state == SmppBindStatus.State.BOUND
+            else 0.0
+        )
+        self._status_at = now
+        self._status_accepted = self.stats.accepted
+        values: dict[str, Any] = {
+            "gateway": self.config.gateway,
+            "state": state,
+            "window": self.config.window,
+            "in_flight": len(self._inflight),
+            "rate": round(rate, 1),
+            "accepted": self.stats.accepted,
+            "refused": self.stats.refused,
+            "throttled": self.stats.throttled,
+            "receipts": self.stats.receipts,
+            "inbound": self.stats.inbound,
+            "last_receipt_at": self._last_receipt_at,
+            "heartbeat_at": timezone.now(),
+        }
+        if error:
+            values["last_error"] = error[:200]
+            values["last_error_at"] = timezone.now()
+        try:
+            row = SmppBindStatus.objects.filter(name=self.config.name)
+            previous = row.values_list("state", flat=True).first()
+            if changed or previous != state:
+                values["since"] = timezone.now()
+            if previous is None:
+                SmppBindStatus.objects.create(name=self.config.name, **values)
+            else:
+                row.update(**values)
+        except DatabaseError:
+            logger.warning("smpp bind status not written bind=%s", self.config.name)
+            close_old_connections()
 
     # --- what arrives -----------------------------------------------------
 
@@ -480,19 +566,23 @@ class SmppBind:
         try:
             if self._answers:
                 answers, self._answers = self._answers, []
-                answers_record(answers=answers)
+                answers_record(answers=answers, gateway=self.config.gateway)
             if self._throttled:
                 throttled, self._throttled = self._throttled, []
                 parts_requeue(part_ids=throttled)
             if self._receipts:
                 receipts, self._receipts = self._receipts, []
-                receipts_record(receipts=receipts)
+                receipts_record(receipts=receipts, gateway=self.config.gateway)
                 self.stats.receipts += len(receipts)
+                self._last_receipt_at = timezone.now()
             if client is not None:
                 while self._texts:
                     sender, recipient, body = self._texts[0]
                     self._on_inbound(
-                        gateway=NAME, sender=sender, recipient=recipient, body=body
+                        gateway=self.config.gateway,
+                        sender=sender,
+                        recipient=recipient,
+                        body=body,
                     )
                     self._texts.pop(0)
                     self.stats.inbound += 1
@@ -546,6 +636,12 @@ def _address(value: Any, ton: Any) -> str:
     if ton == TON_INTERNATIONAL and address.isdigit():
         return f"+{address}"
     return address
+
+
+def _error_text(exc: BaseException) -> str:
+    """What went wrong, for operators: the kind of error and its message."""
+    detail = str(exc).strip()
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 def _status_text(status: int) -> str:

@@ -31,6 +31,8 @@ class SmppPart(models.Model):
     message = models.ForeignKey(
         Message, on_delete=models.CASCADE, related_name="smpp_parts"
     )
+    # The provider whose binds send it: "smpp" (TMC_SMPP_*) or one staff set up.
+    gateway = models.CharField(max_length=40, default="smpp")
     sequence = models.PositiveSmallIntegerField(help_text="1 for the first part")
     total = models.PositiveSmallIntegerField()
     reference = models.PositiveSmallIntegerField(
@@ -50,7 +52,7 @@ class SmppPart(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["state", "id"])]
+        indexes = [models.Index(fields=["gateway", "state", "id"])]
         constraints = [
             models.UniqueConstraint(
                 fields=["message", "sequence"], name="smpp_part_once_per_message"
@@ -79,3 +81,40 @@ class SmppHeldReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"Held receipt {self.key}"
+
+
+class SmppBindStatus(models.Model):
+    """What a bind worker last said about itself, for the health view.
+
+    Each bind writes its row when it binds, when it loses the bind and every
+    few seconds in between; a row that stops changing means the worker has
+    stopped.
+    """
+
+    class State(models.TextChoices):
+        BOUND = "bound", "Bound"
+        DOWN = "down", "Not bound"
+        STOPPED = "stopped", "Unbound and stopped"
+
+    name = models.CharField(max_length=64, unique=True)
+    gateway = models.CharField(max_length=40, db_index=True)
+    state = models.CharField(max_length=8, choices=State.choices)
+    since = models.DateTimeField()
+    window = models.PositiveIntegerField(default=0)
+    in_flight = models.PositiveIntegerField(default=0)
+    rate = models.FloatField(default=0, help_text="Parts accepted a second, lately")
+    accepted = models.PositiveBigIntegerField(default=0)
+    refused = models.PositiveBigIntegerField(default=0)
+    throttled = models.PositiveBigIntegerField(default=0)
+    receipts = models.PositiveBigIntegerField(default=0)
+    inbound = models.PositiveBigIntegerField(default=0)
+    last_receipt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["gateway", "name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -29,7 +29,7 @@ State = SmppPart.State
 _OPEN = [State.QUEUED, State.SENT, State.ACCEPTED, State.UNANSWERED]
 
 
-def parts_queue(*, message_id: int, total: int) -> list[SmppPart]:
+def parts_queue(*, message_id: int, total: int, gateway: str = NAME) -> list[SmppPart]:
     """Queue a message's parts for the bind, in the caller's transaction.
 
     The concatenation reference only has to differ between long messages to
@@ -37,7 +37,13 @@ def parts_queue(*, message_id: int, total: int) -> list[SmppPart]:
     """
     reference = message_id % 256
     return SmppPart.objects.bulk_create(
-        SmppPart(message_id=message_id, sequence=n, total=total, reference=reference)
+        SmppPart(
+            message_id=message_id,
+            gateway=gateway,
+            sequence=n,
+            total=total,
+            reference=reference,
+        )
         for n in range(1, total + 1)
     )
 
@@ -55,7 +61,7 @@ class ClaimedPart:
     reference: int
 
 
-def parts_claim(*, bind: str, limit: int) -> list[ClaimedPart]:
+def parts_claim(*, bind: str, limit: int, gateway: str = NAME) -> list[ClaimedPart]:
     """Take up to ``limit`` queued parts, oldest first, and mark them sent.
 
     They are marked before they are written to the socket: a worker that
@@ -63,7 +69,9 @@ def parts_claim(*, bind: str, limit: int) -> list[ClaimedPart]:
     rather than sending them twice.
     """
     with transaction.atomic():
-        queued = SmppPart.objects.filter(state=State.QUEUED).order_by("id")
+        queued = SmppPart.objects.filter(gateway=gateway, state=State.QUEUED).order_by(
+            "id"
+        )
         if connection.features.has_select_for_update_skip_locked:
             # Two binds claiming at once each take different rows instead
             # of waiting for one another.
@@ -138,7 +146,7 @@ class Answer:
     detail: str = ""
 
 
-def answers_record(*, answers: Sequence[Answer]) -> None:
+def answers_record(*, answers: Sequence[Answer], gateway: str = NAME) -> None:
     """Store a batch of submit_sm_resp: ids for accepted parts, codes for refused.
 
     A message is submitted once every part is accepted, and failed as soon
@@ -198,7 +206,7 @@ def answers_record(*, answers: Sequence[Answer]) -> None:
                 message_id=part.message_id, state=State.QUEUED
             ).update(state=State.CANCELLED)
             message_report_receive(
-                gateway=NAME,
+                gateway=part.gateway,
                 message_id=part.message_id,
                 state=DeliveryState.FAILED,
                 reason=f"The SMSC refused part {part.sequence} of {part.total}: "
@@ -213,7 +221,7 @@ def answers_record(*, answers: Sequence[Answer]) -> None:
 
         held = _held_for([p for p in changed if p.state == State.ACCEPTED])
     if held:
-        receipts_record(receipts=held)
+        receipts_record(receipts=held, gateway=gateway)
 
 
 def _held_for(parts: Iterable[SmppPart]) -> list[Receipt]:
@@ -233,17 +241,18 @@ def _held_for(parts: Iterable[SmppPart]) -> list[Receipt]:
     ]
 
 
-def _part_for(receipt: Receipt) -> SmppPart | None:
+def _part_for(receipt: Receipt, gateway: str) -> SmppPart | None:
     """The part a receipt names: the exact id first, then the other base."""
     keys = [id_key(i) for i in receipt.ids]
+    parts = SmppPart.objects.filter(gateway=gateway)
     for key in keys:
-        part = SmppPart.objects.filter(provider_key=key).order_by("-id").first()
+        part = parts.filter(provider_key=key).order_by("-id").first()
         if part is not None:
             return part
-    return SmppPart.objects.filter(provider_alt_key__in=keys).order_by("-id").first()
+    return parts.filter(provider_alt_key__in=keys).order_by("-id").first()
 
 
-def receipts_record(*, receipts: Sequence[Receipt]) -> None:
+def receipts_record(*, receipts: Sequence[Receipt], gateway: str = NAME) -> None:
     """Apply delivery receipts to their parts, and settle their messages.
 
     A receipt naming an id no part has yet is held until the submit_sm_resp
@@ -255,7 +264,7 @@ def receipts_record(*, receipts: Sequence[Receipt]) -> None:
         for receipt in receipts:
             if receipt.state is ReceiptState.PENDING:
                 continue
-            part = _part_for(receipt)
+            part = _part_for(receipt, gateway)
             if part is None:
                 SmppHeldReceipt.objects.create(
                     key=id_key(receipt.ids[0]),
@@ -284,10 +293,10 @@ def receipts_record(*, receipts: Sequence[Receipt]) -> None:
             if updated:
                 touched.add(part.message_id)
         for message_id in sorted(touched):
-            _message_settle(message_id)
+            _message_settle(message_id, gateway)
 
 
-def _message_settle(message_id: int) -> None:
+def _message_settle(message_id: int, gateway: str) -> None:
     """Give a message one status from its parts' receipts.
 
     It failed as soon as one part failed (the handset cannot show the whole
@@ -307,12 +316,12 @@ def _message_settle(message_id: int) -> None:
             else f"Part {sequence} of {total} not delivered ({detail})"
         )
         message_report_receive(
-            gateway=NAME,
+            gateway=gateway,
             message_id=message_id,
             state=DeliveryState.FAILED,
             reason=reason,
         )
     elif all(p[2] == State.DELIVERED for p in parts):
         message_report_receive(
-            gateway=NAME, message_id=message_id, state=DeliveryState.DELIVERED
+            gateway=gateway, message_id=message_id, state=DeliveryState.DELIVERED
         )
