@@ -186,6 +186,7 @@ def _other_organisations_objects(b: Tenant) -> dict[str, dict[str, int]]:
         "messaging:template_edit": {"template_id": template.pk},
         "messaging:template_delete": {"template_id": template.pk},
         "messaging:campaign": {"campaign_id": campaign.pk},
+        "messaging:campaign_cancel": {"campaign_id": campaign.pk},
         "notifications:open": {"notification_id": notice.pk},
         "identity:user_edit": {"user_id": b.user.pk},
         "identity:user_unlock": {"user_id": b.user.pk},
@@ -224,6 +225,7 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         "messaging:template_edit",
         "messaging:template_delete",
         "messaging:campaign",
+        "messaging:campaign_cancel",
         "messaging:schedule",
         "messaging:schedule_edit",
         "messaging:schedule_cancel",
@@ -279,6 +281,7 @@ def test_each_role_gets_404_for_another_organisations_ids(
     assert not InboundMessage.objects.exists()
     assert Schedule.objects.get().status == Schedule.Status.SCHEDULED
     assert Campaign.objects.filter(organisation=tenant_b.organisation).count() == 1
+    assert not Campaign.objects.filter(status=Campaign.Status.CANCELLED).exists()
     assert Contact.objects.filter(organisation=tenant_b.organisation).count() == 1
     assert KeywordRule.objects.filter(organisation=tenant_b.organisation).exists()
     assert Group.objects.filter(organisation=tenant_b.organisation).count() == 1

@@ -182,9 +182,16 @@ class MessageOut(Schema):
     body: str = Field(
         description="The text as sent, merge fields filled.", examples=["Hello Ann"]
     )
-    status: Literal["queued", "submitting", "submitted", "delivered", "failed"] = Field(
-        description="Where the message is.", examples=["queued"]
-    )
+    status: Literal[
+        "queued",
+        "submitting",
+        "retrying",
+        "submitted",
+        "delivered",
+        "failed",
+        "expired",
+        "cancelled",
+    ] = Field(description="Where the message is.", examples=["queued"])
     encoding: Literal["GSM-7", "UCS-2"] = Field(
         description="Its encoding.", examples=["GSM-7"]
     )

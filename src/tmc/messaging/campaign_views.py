@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tmc.accounts.scoping import get_for_user_or_404
 from tmc.formerrors import form_errors_add
@@ -21,6 +21,7 @@ from tmc.messaging.campaigns import (
     campaign_progress,
     campaign_send,
 )
+from tmc.messaging.cancelling import campaign_cancel, campaign_may_cancel
 from tmc.messaging.models import Campaign, Message
 from tmc.messaging.schedule_views import errors_to_forms
 from tmc.messaging.scheduling import schedule_create
@@ -130,11 +131,36 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """A campaign and its live progress; htmx polls for the progress alone."""
-    campaign = get_for_user_or_404(Campaign, _user(request), pk=campaign_id)
-    context = {"campaign": campaign, "progress": campaign_progress(campaign=campaign)}
+    user = _user(request)
+    campaign = get_for_user_or_404(Campaign, user, pk=campaign_id)
+    context = {
+        "campaign": campaign,
+        "progress": campaign_progress(campaign=campaign),
+        "may_cancel": campaign_may_cancel(user, campaign),
+    }
     template = (
         "messaging/campaign_progress.html"
         if request.htmx  # type: ignore[attr-defined]
         else "messaging/campaign.html"
     )
     return render(request, template, context)
+
+
+@signed_in
+@require_POST
+def campaign_cancel_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Cancel a campaign: what is not yet sent is withdrawn and refunded."""
+    user = _user(request)
+    campaign = get_for_user_or_404(Campaign, user, pk=campaign_id)
+    try:
+        withdrawn = campaign_cancel(user=user, campaign=campaign, request=request)
+    except ValidationError as exc:
+        flash.error(request, exc.messages[0])
+    else:
+        plural = "" if withdrawn == 1 else "s"
+        flash.success(
+            request,
+            f"Campaign cancelled: {withdrawn} unsent message{plural} withdrawn "
+            "and their credits returned.",
+        )
+    return redirect("messaging:campaign", campaign_id=campaign.pk)

@@ -140,10 +140,13 @@ class CampaignProgress:
     submitted: int
     delivered: int
     failed: int
+    cancelled: int = 0
 
     @property
     def total(self) -> int:
-        return self.queued + self.submitted + self.delivered + self.failed
+        return (
+            self.queued + self.submitted + self.delivered + self.failed + self.cancelled
+        )
 
     @property
     def percent(self) -> int:
@@ -608,5 +611,6 @@ def campaign_progress(*, campaign: Campaign) -> CampaignProgress:
         submitted=Count("pk", filter=Q(status=status.SUBMITTED)),
         delivered=Count("pk", filter=Q(status=status.DELIVERED)),
         failed=Count("pk", filter=Q(status__in=[status.FAILED, status.EXPIRED])),
+        cancelled=Count("pk", filter=Q(status=status.CANCELLED)),
     )
     return CampaignProgress(**counts)

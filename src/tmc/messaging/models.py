@@ -141,8 +141,12 @@ class Message(OrganisationOwned):
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
+        # Withdrawn unsent with its cancelled campaign, and refunded.
+        CANCELLED = "cancelled", "Cancelled"
 
-    FINAL_STATUSES = frozenset({Status.DELIVERED, Status.FAILED, Status.EXPIRED})
+    FINAL_STATUSES = frozenset(
+        {Status.DELIVERED, Status.FAILED, Status.EXPIRED, Status.CANCELLED}
+    )
     # Not yet taken by a gateway: still paid for by a reservation that a
     # failure or expiry refunds.
     UNSENT_STATUSES = frozenset({Status.QUEUED, Status.SUBMITTING, Status.RETRYING})

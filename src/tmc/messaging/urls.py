@@ -26,6 +26,11 @@ urlpatterns = [
         campaign_views.campaign_detail,
         name="campaign",
     ),
+    path(
+        "campaigns/<int:campaign_id>/cancel/",
+        campaign_views.campaign_cancel_view,
+        name="campaign_cancel",
+    ),
     path("scheduled/", schedule_views.scheduled_list, name="scheduled"),
     path(
         "scheduled/<int:schedule_id>/",
