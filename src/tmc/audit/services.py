@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -191,9 +191,92 @@ def event_record(
     """
     if organisation is None and actor is not None:
         organisation = actor.organisation
+    event = _event_new(
+        action=action,
+        organisation=organisation,
+        actor=actor,
+        actor_kind=actor_kind,
+        actor_ref=actor_ref,
+        actor_label=actor_label,
+        target=target,
+        details=details,
+        request=request,
+        request_id=request_id,
+    )
+    # No savepoint: if the append fails, the change it records must not
+    # commit either, so the caller's transaction is left to roll back.
+    with transaction.atomic(savepoint=False):
+        _append(event)
+    logger.info(
+        "event %s id=%s organisation_id=%s actor=%s:%s",
+        action,
+        event.pk,
+        organisation.pk if organisation else None,
+        event.actor_kind,
+        event.actor_ref,
+    )
+    return event
+
+
+def events_record(
+    *,
+    action: str,
+    organisation: Organisation | None,
+    actor_kind: str,
+    entries: Sequence[tuple[Any, dict[str, Any]]],
+    actor_ref: str = "",
+    actor_label: str = "",
+) -> int:
+    """Append one event per ``(target, details)`` to one chain, all at once.
+
+    For work done in batches (replies matched by the hundred): the chain's
+    head is locked and moved once and the events go in with one
+    ``executemany``, in the caller's transaction as with ``event_record``.
+    Returns how many were recorded.
+    """
+    events = [
+        _event_new(
+            action=action,
+            organisation=organisation,
+            actor=None,
+            actor_kind=actor_kind,
+            actor_ref=actor_ref,
+            actor_label=actor_label,
+            target=target,
+            details=details,
+            request=None,
+            request_id=None,
+        )
+        for target, details in entries
+    ]
+    if events:
+        with transaction.atomic(savepoint=False):
+            _append_many(events)
+        logger.info(
+            "events %s count=%s organisation_id=%s",
+            action,
+            len(events),
+            organisation.pk if organisation else None,
+        )
+    return len(events)
+
+
+def _event_new(
+    *,
+    action: str,
+    organisation: Organisation | None,
+    actor: User | None,
+    actor_kind: str | None,
+    actor_ref: str,
+    actor_label: str,
+    target: Any,
+    details: dict[str, Any] | None,
+    request: HttpRequest | None,
+    request_id: str | None,
+) -> Event:
     kind, ref, label = _actor(actor, actor_kind, actor_ref, actor_label, request)
     user_agent = request.META.get("HTTP_USER_AGENT", "") if request else ""
-    event = Event(
+    return Event(
         organisation=organisation,
         actor=actor,
         actor_kind=kind,
@@ -209,19 +292,6 @@ def event_record(
         user_agent=CONTROL_CHARACTERS.sub("", user_agent)[:300],
         request_id=(current_request_id() if request_id is None else request_id)[:64],
     )
-    # No savepoint: if the append fails, the change it records must not
-    # commit either, so the caller's transaction is left to roll back.
-    with transaction.atomic(savepoint=False):
-        _append(event)
-    logger.info(
-        "event %s id=%s organisation_id=%s actor=%s:%s",
-        action,
-        event.pk,
-        organisation.pk if organisation else None,
-        kind,
-        ref,
-    )
-    return event
 
 
 def _target_type(target: Any) -> str:
@@ -244,15 +314,7 @@ def _append(event: Event) -> None:
         # wait until the first commits, then read the new end. The lock is
         # held to the end of the caller's transaction, so record events last
         # in it. (SQLite has no row locks; its writers take turns whole.)
-        head = _head_locked(cursor, key)
-        if head is None:
-            # The first event of a chain: two creators race on the unique
-            # chain key, the loser re-reads the winner's row, and both then
-            # lock it.
-            ChainHead.objects.get_or_create(chain=key)
-            head = _head_locked(cursor, key)
-            assert head is not None
-        head_id, last_sequence, last_hash = head
+        head_id, last_sequence, last_hash = _head_take(cursor, key)
 
         event.chain = key
         event.sequence = last_sequence + 1
@@ -262,22 +324,69 @@ def _append(event: Event) -> None:
         event.created_at = timezone.now()
         event.hash = event_hash({name: getattr(event, name) for name in HASHED_FIELDS})
         sql, fields = _event_insert()
-        cursor.execute(
-            sql,
-            [
-                getattr(event, field.attname)
-                if plain
-                else field.get_db_prep_save(getattr(event, field.attname), connection)
-                for field, plain in fields
-            ],
-        )
+        cursor.execute(sql, _event_values(event, fields))
         event.pk = cursor.fetchone()[0]
         event._state.adding = False
-        cursor.execute(
-            f"UPDATE {ChainHead._meta.db_table} "  # noqa: S608  # nosec B608
-            "SET last_sequence = %s, last_hash = %s WHERE id = %s",
-            [event.sequence, event.hash, head_id],
-        )
+        _head_move(cursor, head_id, event.sequence, event.hash)
+
+
+def _append_many(events: list[Event]) -> None:
+    """``_append`` for several events of one chain: one lock, one insert."""
+    key = chain_key(events[0].organisation_id)
+    assert all(chain_key(event.organisation_id) == key for event in events)
+    sql, fields = _event_insert()
+    insert = sql.rsplit(" RETURNING ", 1)[0]
+    with connection.cursor() as cursor:
+        # The same head lock as ``_append``, taken once for the batch.
+        head_id, last_sequence, last_hash = _head_take(cursor, key)
+
+        moment = timezone.now()
+        rows = []
+        for event in events:
+            last_sequence += 1
+            event.chain = key
+            event.sequence = last_sequence
+            event.previous_hash = last_hash
+            event.created_at = moment
+            event.hash = event_hash(
+                {name: getattr(event, name) for name in HASHED_FIELDS}
+            )
+            last_hash = event.hash
+            rows.append(_event_values(event, fields))
+        cursor.executemany(insert, rows)
+        _head_move(cursor, head_id, last_sequence, last_hash)
+
+
+def _event_values(
+    event: Event, fields: list[tuple[Field[Any, Any], bool]]
+) -> list[Any]:
+    return [
+        getattr(event, field.attname)
+        if plain
+        else field.get_db_prep_save(getattr(event, field.attname), connection)
+        for field, plain in fields
+    ]
+
+
+def _head_move(cursor: Any, head_id: int, sequence: int, last_hash: str) -> None:
+    cursor.execute(
+        f"UPDATE {ChainHead._meta.db_table} "  # noqa: S608  # nosec B608
+        "SET last_sequence = %s, last_hash = %s WHERE id = %s",
+        [sequence, last_hash, head_id],
+    )
+
+
+def _head_take(cursor: Any, key: str) -> tuple[int, int, str]:
+    """Lock the chain's head row, creating it for the chain's first event."""
+    head = _head_locked(cursor, key)
+    if head is None:
+        # The first event of a chain: two creators race on the unique
+        # chain key, the loser re-reads the winner's row, and both then
+        # lock it.
+        ChainHead.objects.get_or_create(chain=key)
+        head = _head_locked(cursor, key)
+        assert head is not None
+    return head
 
 
 def _head_locked(cursor: Any, key: str) -> tuple[int, int, str] | None:

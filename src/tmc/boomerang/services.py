@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 from tmc.accounts.encryption import index
 from tmc.accounts.models import Organisation
 from tmc.audit.models import ActorKind
-from tmc.audit.services import event_record
+from tmc.audit.services import event_record, events_record
 from tmc.boomerang.answers import LANGUAGES, option_keys, parse_answer
 from tmc.boomerang.answers import Kind as AnswerKind
 from tmc.boomerang.models import (
@@ -383,6 +384,10 @@ def question_send(
 # --- replies -------------------------------------------------------------------
 
 
+# A reply's sender (by blind index) and the number it was sent to.
+Pair = tuple[str, str]
+
+
 @dataclass(frozen=True)
 class ReplyRoute:
     """Where an inbound text belongs: its organisation, ticket and message."""
@@ -392,29 +397,46 @@ class ReplyRoute:
     message: Message | None
 
 
-def reply_route(*, sender: str, recipient: str) -> ReplyRoute:
-    """Find the conversation a text from ``sender`` to ``recipient`` answers.
+def tickets_open_locked(pairs: Collection[tuple[str, str]]) -> dict[Pair, Ticket]:
+    """The open tickets of ``(sender blind index, our number)`` pairs, locked.
 
-    An open ticket on that pair first; else the organisation that last sent
-    to the sender from that number; else nobody (the provider's unmatched
-    inbox). Locks the ticket, so two replies to it are read one at a time.
+    One query for a whole batch of replies. The row locks (taken in id
+    order, so two batches cannot each hold what the other waits for) make
+    replies to one ticket take turns: a second reply waits for the first
+    one's transaction, then sees the ticket as it left it.
     """
-    route = index(None, sender)
-    ticket = (
+    if not pairs:
+        return {}
+    routes = {route for route, _ in pairs}
+    numbers = {number for _, number in pairs}
+    tickets = (
         Ticket.objects.select_for_update(of=("self",))
-        .select_related("message", "organisation", "question")
+        .select_related(
+            "message__created_by", "organisation", "question", "virtual_number"
+        )
         .filter(
-            virtual_number__number=recipient,
-            recipient_route=route,
+            recipient_route__in=routes,
+            virtual_number__number__in=numbers,
             status=Ticket.Status.OPEN,
         )
-        .first()
+        .order_by("pk")
     )
-    if ticket is not None:
-        return ReplyRoute(ticket.organisation, ticket, ticket.message)
+    return {
+        (ticket.recipient_route, ticket.virtual_number.number): ticket
+        for ticket in tickets
+    }
+
+
+def reply_route_untracked(*, sender_route: str, recipient: str) -> ReplyRoute:
+    """Where a reply that matches no open ticket belongs.
+
+    The organisation that owns the number if it is dedicated, else the one
+    that last sent to the sender from that number; else nobody (the
+    provider's unmatched inbox).
+    """
     last_sent = (
-        Message.objects.select_related("organisation")
-        .filter(recipient_route=route, sender=recipient)
+        Message.objects.select_related("organisation", "created_by")
+        .filter(recipient_route=sender_route, sender=recipient)
         .order_by("-created_at", "-id")
         .first()
     )
@@ -457,48 +479,91 @@ def pool_keyword_apply(*, sender: str, body: str) -> str | None:
     return keyword
 
 
-def answer_record(*, route: ReplyRoute, inbound: InboundMessage) -> Answer | None:
-    """Read a reply against its ticket's question and close a single ticket.
+def answers_record(
+    matched: Sequence[tuple[ReplyRoute, InboundMessage]],
+) -> list[Answer]:
+    """Thread replies into their tickets, read answers, close single tickets.
 
-    Call in the transaction that stored ``inbound``, with the ticket locked
-    by ``reply_route``.
+    For a batch of stored replies, in their order of arrival, in the
+    transaction that stored them, with their tickets locked by
+    ``tickets_open_locked``. Entries and answers are written with one insert
+    each; follow-ups go one by one (each at most once per recipient); the
+    activity events are recorded last, one batch per organisation, so each
+    chain stays locked only until the commit.
     """
-    ticket = route.ticket
-    if ticket is None:
-        return None
-    _entry_add(ticket, inbound=inbound)
-    answer = None
-    if ticket.question is not None:
-        question = ticket.question
-        parsed = parse_answer(
-            inbound.body,
-            kind=AnswerKind(question.kind),
-            options=list(question.options),
-            language=question.language,
+    on_ticket = [(route.ticket, inbound) for route, inbound in matched if route.ticket]
+    ConversationEntry.objects.bulk_create(
+        ConversationEntry(
+            organisation_id=ticket.organisation_id, ticket=ticket, inbound=inbound
         )
-        answer = Answer.objects.create(
-            organisation=ticket.organisation,
-            ticket=ticket,
-            inbound=inbound,
-            value=parsed.value,
-            needs_attention=parsed.needs_attention,
+        for ticket, inbound in on_ticket
+    )
+    answers = [
+        _answer_read(ticket, inbound)
+        for ticket, inbound in on_ticket
+        if ticket.question is not None
+    ]
+    Answer.objects.bulk_create(answers)
+    for answer in answers:
+        question = answer.ticket.question
+        assert question is not None
+        if not answer.needs_attention:
+            _follow_up(answer.ticket, question, answer)
+
+    closing = {t.pk for t, _ in on_ticket if t.kind == Ticket.Kind.SINGLE}
+    if closing:
+        still_open = Ticket.objects.filter(pk__in=closing, status=Ticket.Status.OPEN)
+        closed = still_open.update(
+            status=Ticket.Status.CLOSED,
+            closed_at=timezone.now(),
+            closed_reason="answered",
         )
-        event_record(
+        logger.info("tickets closed count=%s reason=answered", closed)
+        for ticket, _ in on_ticket:
+            if ticket.pk in closing:
+                ticket.status = Ticket.Status.CLOSED
+                ticket.closed_reason = "answered"
+
+    by_organisation: dict[int, list[Answer]] = {}
+    for answer in answers:
+        by_organisation.setdefault(answer.organisation_id, []).append(answer)
+    for organisation_id in sorted(by_organisation):
+        batch = by_organisation[organisation_id]
+        events_record(
             action="answer.received",
-            organisation=ticket.organisation,
+            organisation=batch[0].ticket.organisation,
             actor_kind=ActorKind.SYSTEM,
-            target=answer,
-            details={
-                "question": question.pk,
-                "ticket": ticket.pk,
-                "needs_attention": parsed.needs_attention,
-            },
+            entries=[
+                (
+                    answer,
+                    {
+                        "question": answer.ticket.question_id,
+                        "ticket": answer.ticket_id,
+                        "needs_attention": answer.needs_attention,
+                    },
+                )
+                for answer in batch
+            ],
         )
-        if not parsed.needs_attention:
-            _follow_up(ticket, question, answer)
-    if ticket.kind == Ticket.Kind.SINGLE:
-        _ticket_close(ticket, "answered")
-    return answer
+    return answers
+
+
+def _answer_read(ticket: Ticket, inbound: InboundMessage) -> Answer:
+    question = ticket.question
+    assert question is not None
+    parsed = parse_answer(
+        inbound.body,
+        kind=AnswerKind(question.kind),
+        options=list(question.options),
+        language=question.language,
+    )
+    return Answer(
+        organisation_id=ticket.organisation_id,
+        ticket=ticket,
+        inbound=inbound,
+        value=parsed.value,
+        needs_attention=parsed.needs_attention,
+    )
 
 
 def _follow_up(ticket: Ticket, question: Question, answer: Answer) -> None:

@@ -1,4 +1,7 @@
-"""What arrives from gateway providers: delivery reports and inbound texts."""
+"""What arrives from gateway providers: delivery reports and inbound texts.
+
+Inbound texts are handled in ``tmc.gateways.inbound``.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +9,15 @@ import logging
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
 from tmc.api import webhooks
-from tmc.boomerang.services import (
-    answer_record,
-    keyword_apply,
-    pool_keyword_apply,
-    reply_route,
-)
-from tmc.contacts.services import reply_keyword_apply
 from tmc.gateways.base import DeliveryState
-from tmc.lib.phone import mask_number
-from tmc.messaging.models import InboundMessage, Message
-from tmc.notifications.catalogue import Kind
-from tmc.notifications.services import notify
+
+# Texts from handsets take the same path whatever the gateway.
+from tmc.gateways.inbound import inbound_accept as inbound_accept
+from tmc.gateways.inbound import inbound_receive as inbound_receive
+from tmc.messaging.models import Message
 
 logger = logging.getLogger(__name__)
 
@@ -105,63 +101,3 @@ def _webhook_status(message_id: int) -> None:
     transaction.on_commit(
         lambda: webhooks.message_status_notify(message_id=message_id), robust=True
     )
-
-
-@transaction.atomic
-def inbound_receive(
-    *, gateway: str, sender: str, recipient: str, body: str
-) -> InboundMessage:
-    """Store a text from a handset with the conversation it answers.
-
-    Boomerang finds the conversation (the open ticket on the pair of
-    numbers, else the organisation that last used the pair); a text that
-    matches none is kept for the provider's unmatched inbox, never dropped.
-    """
-    route = reply_route(sender=sender, recipient=recipient)
-    # STOP and START change the opt-out list before anything else, so no
-    # send that follows can reach a number that has just opted out.
-    if route.organisation is not None:
-        keyword = reply_keyword_apply(
-            organisation=route.organisation, sender=sender, body=body
-        )
-        if keyword is None and route.ticket is None:
-            keyword_apply(
-                organisation=route.organisation,
-                recipient=recipient,
-                sender=sender,
-                body=body,
-            )
-    else:
-        pool_keyword_apply(sender=sender, body=body)
-    inbound = InboundMessage(
-        organisation=route.organisation,
-        gateway=gateway,
-        recipient=recipient,
-        in_reply_to=route.message,
-    )
-    inbound.seal(sender=sender, body=body)
-    inbound.save()
-    answer_record(route=route, inbound=inbound)
-    if inbound.organisation_id is not None:
-        inbound_id = inbound.pk
-        transaction.on_commit(
-            lambda: webhooks.reply_notify(inbound_id=inbound_id), robust=True
-        )
-    if route.message is not None:
-        notify(
-            kind=Kind.REPLY_RECEIVED,
-            recipients=[route.message.created_by],
-            context={"sender_masked": mask_number(sender)},
-            link=reverse("messaging:detail", kwargs={"message_id": route.message.pk}),
-        )
-        # A text sent by email has its replies emailed back (after commit).
-        from tmc.api.email_to_sms import email_reply_forward
-
-        email_reply_forward(message=route.message, sender=sender, body=body)
-    logger.info(
-        "inbound received id=%s organisation_id=%s ticket_id=%s",
-        inbound.pk,
-        inbound.organisation_id,
-        route.ticket.pk if route.ticket else None,
-    )
-    return inbound

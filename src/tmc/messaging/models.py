@@ -273,11 +273,22 @@ class InboundMessage(models.Model):
         Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     received_at = models.DateTimeField(auto_now_add=True)
+    # Empty while the text waits to be matched to its conversation: a
+    # gateway's text is stored first and acknowledged at once, and matched
+    # with others in a batch (``gateways.inbound``).
+    matched_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrganisationScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                condition=models.Q(matched_at__isnull=True),
+                name="messaging_inbound_pending",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Inbound {self.pk}"

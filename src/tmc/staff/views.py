@@ -722,7 +722,10 @@ def unmatched(request: HttpRequest) -> HttpResponse:
     """
     member = member_of(request)
     full = may(member.level, Capability.VIEW_FULL_NUMBERS)
-    received = InboundMessage.objects.filter(organisation__isnull=True)[:100]
+    # Texts still waiting to be matched have no organisation yet either.
+    received = InboundMessage.objects.filter(
+        organisation__isnull=True, matched_at__isnull=False
+    )[:100]
     rows = [
         (
             inbound,

@@ -20,11 +20,10 @@ from tmc.boomerang.services import (
     numbers_add,
     question_create,
     question_send,
-    questions_send,
     reminders_send,
 )
+from tmc.boomerang.tests.helpers import ask, handsets, texts_to
 from tmc.gateways.services import inbound_receive
-from tmc.identity.models import User
 from tmc.messaging.models import Message
 from tmc.testing import Tenant, make_tenant
 
@@ -38,38 +37,13 @@ def _pool(db: None) -> None:
     numbers_add(numbers=POOL)
 
 
-def _people(count: int) -> list[str]:
-    return [f"+44740011{n:04d}" for n in range(count)]
-
-
-def _ask(tenant: Tenant, people: list[str], follow_ups: FollowUps) -> Question:
-    User.objects.filter(pk=tenant.user.pk).update(can_send_bulk=True)
-    tenant.user.refresh_from_db()
-    return questions_send(
-        user=tenant.user,
-        recipients=people,
-        title="Saturday",
-        body="Can you work Saturday? Reply YES or NO",
-        kind=Kind.YES_NO,
-        follow_ups=follow_ups,
-    )
-
-
 def _reply(sender: str, text: str, to: str = POOL[0]) -> None:
     inbound_receive(gateway="simulator", sender=sender, recipient=to, body=text)
 
 
-def _texts_to(number: str) -> list[str]:
-    return [
-        m.body
-        for m in Message.objects.order_by("pk")
-        if m.recipient == number and m.body != "Can you work Saturday? Reply YES or NO"
-    ]
-
-
 def test_each_answer_gets_its_own_auto_reply(tenant_a: Tenant) -> None:
-    yes, no, unclear = _people(3)
-    _ask(
+    yes, no, unclear = handsets(3)
+    ask(
         tenant_a,
         [yes, no, unclear],
         FollowUps(auto_replies={"yes": "Thanks, see you Saturday", "no": "Noted"}),
@@ -79,9 +53,9 @@ def test_each_answer_gets_its_own_auto_reply(tenant_a: Tenant) -> None:
     _reply(no, "nope")
     _reply(unclear, "maybe")
 
-    assert _texts_to(yes) == ["Thanks, see you Saturday"]
-    assert _texts_to(no) == ["Noted"]
-    assert _texts_to(unclear) == []
+    assert texts_to(yes) == ["Thanks, see you Saturday"]
+    assert texts_to(no) == ["Noted"]
+    assert texts_to(unclear) == []
     # The auto-reply comes from the number the question came from.
     auto = Message.objects.order_by("pk").last()
     assert auto is not None
@@ -91,8 +65,8 @@ def test_each_answer_gets_its_own_auto_reply(tenant_a: Tenant) -> None:
 def test_the_first_n_yes_get_a_place_and_the_rest_are_told_it_is_full(
     tenant_a: Tenant,
 ) -> None:
-    people = _people(5)
-    question = _ask(
+    people = handsets(5)
+    question = ask(
         tenant_a,
         people,
         FollowUps(
@@ -103,7 +77,7 @@ def test_the_first_n_yes_get_a_place_and_the_rest_are_told_it_is_full(
     for person in people:
         _reply(person, "yes")
 
-    assert [_texts_to(p) for p in people] == [[BOOKED]] * 3 + [[FULL]] * 2
+    assert [texts_to(p) for p in people] == [[BOOKED]] * 3 + [[FULL]] * 2
     places = Ticket.objects.filter(question=question).values_list("place", flat=True)
     assert sorted(p for p in places if p) == [1, 2, 3]
 
@@ -111,8 +85,8 @@ def test_the_first_n_yes_get_a_place_and_the_rest_are_told_it_is_full(
 def test_a_second_answer_from_one_person_gets_no_second_follow_up(
     tenant_a: Tenant,
 ) -> None:
-    person = _people(1)[0]
-    question = _ask(
+    person = handsets(1)[0]
+    question = ask(
         tenant_a,
         [person],
         FollowUps(auto_replies={"yes": "Thanks"}),
@@ -122,21 +96,21 @@ def test_a_second_answer_from_one_person_gets_no_second_follow_up(
     _reply(person, "yes")
     _reply(person, "YES")
 
-    assert _texts_to(person) == ["Thanks"]
+    assert texts_to(person) == ["Thanks"]
 
 
 def test_a_follow_up_that_cannot_be_paid_for_does_not_lose_the_answer(
     tenant_a: Tenant,
 ) -> None:
-    person = _people(1)[0]
-    question = _ask(tenant_a, [person], FollowUps(auto_replies={"yes": "Thanks"}))
+    person = handsets(1)[0]
+    question = ask(tenant_a, [person], FollowUps(auto_replies={"yes": "Thanks"}))
     Organisation.objects.filter(pk=tenant_a.organisation.pk).update(credit_balance=0)
 
     _reply(person, "yes")
 
     ticket = Ticket.objects.get(question=question)
     assert ticket.answers.get().value == "yes"
-    assert _texts_to(person) == []
+    assert texts_to(person) == []
 
 
 @pytest.mark.parametrize(
@@ -166,8 +140,8 @@ def test_follow_ups_that_cannot_work_are_refused(
 
 
 def test_those_who_have_not_answered_are_reminded_once(tenant_a: Tenant) -> None:
-    answered, silent = _people(2)
-    _ask(
+    answered, silent = handsets(2)
+    ask(
         tenant_a,
         [answered, silent],
         FollowUps(
@@ -180,8 +154,8 @@ def test_those_who_have_not_answered_are_reminded_once(tenant_a: Tenant) -> None
     assert reminders_send(now=timezone.now()) == 0
     assert reminders_send(now=later) == 1
     assert reminders_send(now=later) == 0
-    assert _texts_to(silent) == ["Reminder: Saturday?"]
-    assert _texts_to(answered) == []
+    assert texts_to(silent) == ["Reminder: Saturday?"]
+    assert texts_to(answered) == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -191,8 +165,8 @@ def test_the_first_n_holds_when_every_yes_arrives_at_once(repeat: int) -> None:
     if connection.vendor == "sqlite":
         pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
     tenant = make_tenant("Umbrella", credits=1000)
-    people = _people(6)
-    question = _ask(
+    people = handsets(6)
+    question = ask(
         tenant,
         people,
         FollowUps(
@@ -218,7 +192,7 @@ def test_the_first_n_holds_when_every_yes_arrives_at_once(repeat: int) -> None:
         thread.join()
 
     assert errors == []
-    texts: dict[str, Any] = {p: tuple(_texts_to(p)) for p in people}
+    texts: dict[str, Any] = {p: tuple(texts_to(p)) for p in people}
     assert Counter(texts.values()) == {(BOOKED,): 3, (FULL,): 3}
     places = Ticket.objects.filter(question=question, place__isnull=False)
     assert sorted(p or 0 for p in places.values_list("place", flat=True)) == [1, 2, 3]

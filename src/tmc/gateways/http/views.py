@@ -21,7 +21,7 @@ from tmc.gateways.base import DeliveryState
 from tmc.gateways.http.adapter import HttpConfig
 from tmc.gateways.http.signing import signature_valid
 from tmc.gateways.models import GatewayProvider
-from tmc.gateways.services import delivery_report_receive, inbound_receive
+from tmc.gateways.services import delivery_report_receive, inbound_accept
 from tmc.identity.access import public
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def inbound(request: HttpRequest, provider: str) -> HttpResponse:
         return HttpResponse(status=403)
     config, data = verified
     names = config.fields
-    received = inbound_receive(
+    received = inbound_accept(
         gateway=config.name,
         sender=str(data.get(names["from"], "")),
         recipient=str(data.get(names["to"], "")),

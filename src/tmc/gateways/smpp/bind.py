@@ -37,7 +37,7 @@ from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
 from tmc.gateways.models import GatewayProvider
-from tmc.gateways.services import inbound_receive
+from tmc.gateways.services import inbound_accept
 from tmc.gateways.smpp.codec import (
     ESM_CLASS_RECEIPT,
     ESM_CLASS_TYPE_MASK,
@@ -216,7 +216,7 @@ class SmppBind:
         self,
         config: BindConfig,
         *,
-        on_inbound: Callable[..., Any] = inbound_receive,
+        on_inbound: Callable[..., Any] = inbound_accept,
     ) -> None:
         self.config = config
         self.stats = BindStats()

@@ -700,3 +700,25 @@ def test_unmatched_replies_show_numbers_in_full_only_from_level_three(
     assert "+44 7400 123456" not in low
     assert "+44 7400 1•••56" in low
     assert "+44 7400 123456" in high
+
+
+def test_a_reply_still_waiting_to_be_matched_is_not_in_the_unmatched_inbox(
+    staff: dict[int, Any], db: None
+) -> None:
+    from tmc.gateways.inbound import replies_match_pending
+    from tmc.gateways.services import inbound_accept
+
+    inbound_accept(
+        gateway="http",
+        sender="+447400123456",
+        recipient="+447400900001",
+        body="Who is this?",
+    )
+    client = staff_client_for(staff[1])
+
+    before = client.get(reverse("staff:unmatched")).content.decode()
+    replies_match_pending()
+    after = client.get(reverse("staff:unmatched")).content.decode()
+
+    assert "Who is this?" not in before
+    assert "Who is this?" in after
