@@ -19,9 +19,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from tmc.accounts.models import DataKey, Organisation
@@ -306,6 +308,31 @@ def master_sealed_register(reseal: Callable[[], int]) -> None:
     """
     if reseal not in _master_sealed:
         _master_sealed.append(reseal)
+
+
+def master_sealed_reseal(
+    rows: QuerySet[Any], *, field: str, purpose: str, owner: Callable[[Any], str]
+) -> int:
+    """Re-seal ``field`` of ``rows`` (``keys.master_seal`` values) under the
+    current master key; return how many changed.
+
+    Each update is conditional on the value read, so a row written again
+    meanwhile keeps its new value rather than this re-sealed old one.
+    """
+    home = settings.TMC_HOME
+    resealed = 0
+    for row in rows.exclude(**{field: ""}):
+        token = getattr(row, field)
+        value, current = keys.master_open(home, purpose, token, owner=owner(row))
+        if current:
+            continue
+        fresh = keys.master_seal(home, purpose, value, owner=owner(row))
+        resealed += (
+            type(row)
+            ._default_manager.filter(pk=row.pk, **{field: token})
+            .update(**{field: fresh})
+        )
+    return resealed
 
 
 def master_key_rotate() -> tuple[str, int]:

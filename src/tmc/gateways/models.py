@@ -50,3 +50,33 @@ class GatewayProvider(models.Model):
 
     def setting(self, key: str, default: Any = None) -> Any:
         return self.settings.get(key, default)
+
+
+class InboundPart(models.Model):
+    """One part of a concatenated text from a handset, until all have come.
+
+    Kept in the database, not in a bind's memory, so a restart between the
+    parts loses nothing: the SMSC is told it has been given a part only once
+    the part is stored here. The text is sealed under the master key (its
+    organisation is not known until the whole text is read); ``group`` is a
+    keyed hash of the provider, both numbers, the reference and the count,
+    so the parts find each other without the numbers being readable.
+    """
+
+    group = models.CharField(max_length=64)
+    sequence = models.PositiveSmallIntegerField()
+    total = models.PositiveSmallIntegerField()
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    sealed_text = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["group", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "sequence"], name="inbound_part_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Inbound part {self.sequence}/{self.total}"

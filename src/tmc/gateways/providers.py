@@ -131,24 +131,14 @@ def provider_named(name: str) -> GatewayProvider | None:
 
 def credentials_reseal() -> int:
     """Re-seal every provider's credentials under the current master key."""
-    resealed = 0
-    for provider in GatewayProvider.objects.exclude(credentials=""):
-        opened, current = master_open(
-            django_settings.TMC_HOME,
-            PURPOSE,
-            provider.credentials,
-            owner=_owner(provider),
-        )
-        if current:
-            continue
-        # Conditional on the stored value: an edit at this moment wins.
-        resealed += GatewayProvider.objects.filter(
-            pk=provider.pk, credentials=provider.credentials
-        ).update(
-            credentials=master_seal(
-                django_settings.TMC_HOME, PURPOSE, opened, owner=_owner(provider)
-            )
-        )
+    from tmc.accounts.encryption import master_sealed_reseal
+
+    resealed = master_sealed_reseal(
+        GatewayProvider.objects.all(),
+        field="credentials",
+        purpose=PURPOSE,
+        owner=_owner,
+    )
     logger.info("gateway credentials re-sealed count=%s", resealed)
     return resealed
 

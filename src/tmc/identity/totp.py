@@ -36,17 +36,15 @@ def _owner(user: User) -> str:
     return f"identity.user:{user.pk}"
 
 
-def _opened(user: User) -> tuple[str, bool]:
-    """The secret, and whether it is sealed under the current master key."""
-    return master_open(settings.TMC_HOME, PURPOSE, user.totp_secret, owner=_owner(user))
-
-
 def _sealed(user: User, secret: str) -> str:
     return master_seal(settings.TMC_HOME, PURPOSE, secret, owner=_owner(user))
 
 
 def _secret(user: User) -> str:
-    return _opened(user)[0]
+    # A retired master key still opens it, until the rotation re-seals it.
+    return master_open(
+        settings.TMC_HOME, PURPOSE, user.totp_secret, owner=_owner(user)
+    )[0]
 
 
 def totp_secrets_reseal() -> int:
@@ -57,17 +55,11 @@ def totp_secrets_reseal() -> int:
     has run (a window of microseconds) would be lost with the old key; the
     user would have to enrol again.
     """
-    resealed = 0
-    enrolled = User.objects.exclude(totp_secret="")  # nosec B106 (empty: no secret)
-    for user in enrolled.only("pk", "totp_secret"):
-        secret, current = _opened(user)
-        if current:
-            continue
-        # Conditional on the stored value, so a user who enrols again at this
-        # moment keeps their new secret rather than this re-sealed old one.
-        resealed += User.objects.filter(
-            pk=user.pk, totp_secret=user.totp_secret
-        ).update(totp_secret=_sealed(user, secret))
+    from tmc.accounts.encryption import master_sealed_reseal
+
+    resealed = master_sealed_reseal(
+        User.objects.all(), field="totp_secret", purpose=PURPOSE, owner=_owner
+    )
     logger.info("totp secrets re-sealed count=%s", resealed)
     return resealed
 

@@ -3,7 +3,8 @@
 // Usage: node smsc.js [--port N] [--control-port N]   (or SMSC_PORT,
 // SMSC_CONTROL_PORT; 0 picks a free port). Prints one JSON line with the
 // ports once listening, then serves SMPP on 127.0.0.1 and a small HTTP
-// control API on 127.0.0.1:
+// control API on 127.0.0.1. With SMSC_TLS_KEY and SMSC_TLS_CERT (paths of
+// PEM files) it serves SMPP over TLS instead. The control API:
 //
 //   GET  /state   everything received: binds, submit_sm (raw short_message
 //                 in hex), deliver_sm_resp, unbinds, and the most submit_sm
@@ -16,11 +17,13 @@
 //                 numbers whose receipt says UNDELIV], dropAfter (close every
 //                 connection without answering once N more submits arrived)
 //   POST /mo      send a text from a handset: {source, destination, segments:
-//                 [text, ...], coding "gsm"|"ucs2", concat "udh"|"sar", ref}
+//                 [text, ...], coding "gsm"|"ucs2", concat "udh"|"sar", ref,
+//                 only [segment numbers to send, for the others later]}
 //   POST /drop    close every connection now
 //   POST /reset   forget the records and restore the default behaviour
 'use strict';
 
+const fs = require('fs');
 const http = require('http');
 const smpp = require('smpp');
 const defs = require('smpp/lib/defs');
@@ -183,7 +186,11 @@ function dropAll() {
   outstanding = 0;
 }
 
-const server = smpp.createServer((session) => {
+const tlsOptions = process.env.SMSC_TLS_KEY && process.env.SMSC_TLS_CERT
+  ? { key: fs.readFileSync(process.env.SMSC_TLS_KEY), cert: fs.readFileSync(process.env.SMSC_TLS_CERT) }
+  : {};
+
+const server = smpp.createServer(tlsOptions, (session) => {
   session.on('error', () => session.destroy());
   session.on('bind_transceiver', (pdu) => {
     records.binds.push({
@@ -221,6 +228,7 @@ function sendMo(body) {
   const ref = body.ref === undefined ? 7 : body.ref;
   const dataCoding = body.coding === 'ucs2' ? 0x08 : 0x00;
   segments.forEach((text, index) => {
+    if (body.only && !body.only.includes(index + 1)) return;
     let message = encodeSegment(text, body.coding);
     const fields = {
       source_addr_ton: 1,

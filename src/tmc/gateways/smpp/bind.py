@@ -25,7 +25,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import smpplib.client
@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
+from tmc.gateways.inbound_parts import InboundPiece, inbound_piece_receive
 from tmc.gateways.models import GatewayProvider
 from tmc.gateways.services import inbound_accept
 from tmc.gateways.smpp.codec import (
@@ -71,8 +72,6 @@ TON_INTERNATIONAL = 1
 TON_ALPHANUMERIC = 5
 NPI_E164 = 1
 INTERFACE_VERSION = 0x34
-# How long a half-received inbound long text waits for its other parts.
-INBOUND_PARTS_TTL = 600.0
 # How often a bound bind writes its status row for the health view.
 STATUS_SECONDS = 2.0
 
@@ -203,12 +202,6 @@ class BindStats:
     unanswered: int = 0
 
 
-@dataclass
-class _Inbound:
-    parts: dict[int, str] = field(default_factory=dict)
-    first_seen: float = field(default_factory=time.monotonic)
-
-
 class SmppBind:
     """A transceiver bind that re-binds with back-off until stopped."""
 
@@ -228,7 +221,7 @@ class SmppBind:
         self._receipts: list[Receipt] = []
         self._texts: list[tuple[str, str, str]] = []
         self._unacked: list[int] = []
-        self._assembling: dict[tuple[str, str, int, int], _Inbound] = {}
+        self._pieces: list[InboundPiece] = []
         self._pause_until = 0.0
         self._throttle_wait = config.throttle_min
         self._last_read = 0.0
@@ -542,21 +535,20 @@ class SmppBind:
         if concat is None or concat.total <= 1:
             self._texts.append((sender, recipient, text))
             return
-
-        self._expire_assembling()
-        key = (sender, recipient, concat.reference, concat.total)
-        assembling = self._assembling.setdefault(key, _Inbound())
-        assembling.parts[concat.sequence] = text
-        if len(assembling.parts) == concat.total:
-            del self._assembling[key]
-            body = "".join(assembling.parts[n] for n in sorted(assembling.parts))
-            self._texts.append((sender, recipient, body))
-
-    def _expire_assembling(self) -> None:
-        cutoff = time.monotonic() - INBOUND_PARTS_TTL
-        for key in [k for k, v in self._assembling.items() if v.first_seen < cutoff]:
-            del self._assembling[key]
-            logger.warning("smpp inbound parts dropped incomplete reference=%s", key[2])
+        # Stored before the deliver_sm is answered, and joined in the
+        # database: the other parts may come after a restart or on another
+        # bind.
+        self._pieces.append(
+            InboundPiece(
+                gateway=self.config.gateway,
+                sender=sender,
+                recipient=recipient,
+                reference=concat.reference,
+                total=concat.total,
+                sequence=concat.sequence,
+                text=text,
+            )
+        )
 
     # --- recording --------------------------------------------------------
 
@@ -586,11 +578,18 @@ class SmppBind:
                     )
                     self._texts.pop(0)
                     self.stats.inbound += 1
+                while self._pieces:
+                    if inbound_piece_receive(
+                        self._pieces[0], on_inbound=self._on_inbound
+                    ):
+                        self.stats.inbound += 1
+                    self._pieces.pop(0)
         except DatabaseError:
             logger.exception("smpp could not record a batch bind=%s", self.config.name)
             # A temporary error asks the SMSC to deliver again later.
             status = smpplib.consts.SMPP_ESME_RX_T_APPN
             self._texts.clear()
+            self._pieces.clear()
             close_old_connections()
         if client is None:
             self._unacked.clear()
@@ -611,6 +610,7 @@ class SmppBind:
         # Answers already read are kept; deliver_sm not yet acknowledged
         # will come again, so their texts are not stored now.
         self._texts.clear()
+        self._pieces.clear()
         try:
             self._flush(None)
             if self._inflight:
@@ -639,9 +639,17 @@ def _address(value: Any, ton: Any) -> str:
 
 
 def _error_text(exc: BaseException) -> str:
-    """What went wrong, for operators: the kind of error and its message."""
+    """What went wrong, for operators: the kind of error and its message.
+
+    smpplib reports any failure to connect as "Connection refused"; the error
+    it replaced (a certificate not verified, say) is the useful part.
+    """
     detail = str(exc).strip()
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause).strip():
+        text += f" ({type(cause).__name__}: {str(cause).strip()})"
+    return text
 
 
 def _status_text(status: int) -> str:

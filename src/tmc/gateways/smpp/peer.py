@@ -24,7 +24,8 @@ class PeerUnavailable(Exception):
 class LocalSmsc:
     """The Node SMSC as a child process, with its control API."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls_key: Path | None = None, tls_cert: Path | None = None):
+        """Start the peer; with a key and certificate it speaks SMPP over TLS."""
         node = shutil.which("node")
         if node is None:
             raise PeerUnavailable("node is not installed")
@@ -33,6 +34,8 @@ class LocalSmsc:
                 "the peer's packages are missing: npm ci --prefix tests/peers/smsc"
             )
         env = {**os.environ, "SMSC_PORT": "0", "SMSC_CONTROL_PORT": "0"}
+        if tls_key is not None and tls_cert is not None:
+            env |= {"SMSC_TLS_KEY": str(tls_key), "SMSC_TLS_CERT": str(tls_cert)}
         self.process = subprocess.Popen(  # noqa: S603  # nosec B603
             [node, str(PEER_DIR / "smsc.js")],
             stdout=subprocess.PIPE,
@@ -74,6 +77,7 @@ class LocalSmsc:
         coding: str = "gsm",
         concat: str = "udh",
         ref: int = 7,
+        only: list[int] | None = None,
     ) -> None:
         result = self._call(
             "POST",
@@ -85,6 +89,7 @@ class LocalSmsc:
                 "coding": coding,
                 "concat": concat,
                 "ref": ref,
+                "only": only,
             },
         )
         assert result["ok"], "the SMSC has no bound session"

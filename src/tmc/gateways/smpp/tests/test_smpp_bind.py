@@ -323,3 +323,53 @@ def test_stopping_unbinds_cleanly_and_idle_binds_enquire(
     assert state["enquireLinks"] >= 1
     assert state["unbinds"] == 1
     assert state["bound"] == 0
+
+
+def test_a_long_inbound_text_split_by_a_restart_arrives_whole_once(
+    smsc: LocalSmsc, smpp_bind: BindFactory
+) -> None:
+    from tmc.gateways.models import InboundPart
+
+    parts = ["Part one, ", "part two, ", "part three."]
+
+    def send(only: list[int]) -> None:
+        smsc.mo(
+            source="447400555444",
+            destination=OUR_NUMBER,
+            segments=parts,
+            ref=9,
+            only=only,
+        )
+
+    first = SmppBind(
+        BindConfig(
+            host="127.0.0.1",
+            port=smsc.port,
+            system_id="tmc",
+            password="secret",
+            name="before-restart",
+            poll_seconds=0.02,
+        )
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=first.run, args=(stop,), daemon=True)
+    thread.start()
+    wait_until(first.bound.is_set, timeout=10)
+    send([3])
+    send([1])
+    wait_until(lambda: len(smsc.state()["deliverResps"]) == 2)
+    stop.set()
+    thread.join(timeout=10)
+    assert InboundPart.objects.count() == 2
+    stored = " ".join(InboundPart.objects.values_list("sealed_text", flat=True))
+    assert "Part one" not in stored
+
+    # Another worker binds and gets the missing part, and a repeat of one.
+    smpp_bind()
+    send([2, 1])
+
+    wait_until(lambda: InboundMessage.objects.count() == 1)
+    wait_until(lambda: len(smsc.state()["deliverResps"]) == 4)
+    assert InboundMessage.objects.get().body == "Part one, part two, part three."
+    assert not InboundPart.objects.exists()
+    assert {r["status"] for r in smsc.state()["deliverResps"]} == {0}
