@@ -18,6 +18,7 @@ from tmc.contacts.models import Contact, Group
 from tmc.contacts.services import ContactDetails, contact_create, group_create
 from tmc.gateways.services import inbound_receive
 from tmc.identity.access import ACCESS_ATTRIBUTE
+from tmc.messaging.campaigns import campaign_send
 from tmc.messaging.services import message_send
 from tmc.testing import Tenant
 
@@ -79,7 +80,11 @@ def _theirs(b: Tenant) -> dict[str, dict[str, int]]:
         body=CANARIES[0],
     )
     reply = ConversationEntry.objects.get(inbound__isnull=False)
+    campaign = campaign_send(
+        user=b.user, numbers_text="07400 999333\n07400 999444", body=CANARIES[0]
+    )
     return {
+        "api-v1:campaign_detail": {"campaign_id": campaign.pk},
         "api-v1:message_detail": {"message_id": message.pk},
         "api-v1:contact_detail": {"contact_id": contact.pk},
         "api-v1:contact_change": {"contact_id": contact.pk},

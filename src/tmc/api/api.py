@@ -19,7 +19,7 @@ from ninja.parser import Parser
 
 from tmc.api import errors
 from tmc.api.auth import ApiKeyAuth
-from tmc.api.endpoints import account, contacts, messages, replies
+from tmc.api.endpoints import account, campaigns, contacts, messages, replies
 from tmc.identity.access import ACCESS_ATTRIBUTE
 
 DESCRIPTION = """\
@@ -93,6 +93,7 @@ api = NinjaAPI(
 )
 errors.install(api)
 api.add_router("/", messages.router)
+api.add_router("/", campaigns.router)
 api.add_router("/", replies.router)
 api.add_router("/", contacts.router)
 api.add_router("/", account.router)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+from django.db.models import Model
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
+from tmc.accounts.scoping import get_for_user_or_404
 from tmc.api import ratelimit
 from tmc.api.errors import ApiError
 from tmc.api.models import ApiKey, Scope
@@ -59,6 +61,17 @@ def acting_user(request: HttpRequest, scope: Scope) -> User:
             "scope_missing", f"This key does not have the {scope.value!r} scope."
         )
     return key.user
+
+
+Owned = TypeVar("Owned", bound=Model)
+
+
+def owned_or_404(model: type[Owned], user: User, object_id: int) -> Owned:
+    """The object of ``user``'s organisation with this id, or ``not_found``;
+    an id no database column can hold finds nothing rather than failing."""
+    if not 0 < object_id < 2**63:
+        raise ApiError("not_found", "Not found.")
+    return get_for_user_or_404(model, user, pk=object_id)
 
 
 def number_for(user: User, e164: str) -> str:

@@ -114,8 +114,11 @@ def query_check(request: HttpRequest, known: type[BaseModel]) -> None:
 
 
 def _location(loc: Any) -> str | None:
-    # Ninja reports ("body", "payload", "to"): keep the client's own names.
-    parts = [str(p) for p in loc if p not in {"body", "query", "path", "header"}]
+    # Ninja reports ("body", "payload", "to"): keep the client's own names
+    # (one of which may itself be "body").
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
     if parts and parts[0] in {"payload", "filters"}:
         parts = parts[1:]
     return ".".join(parts) or None

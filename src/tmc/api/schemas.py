@@ -129,6 +129,67 @@ class PreviewIn(Schema):
     )
 
 
+class CampaignIn(PreviewIn):
+    """Recipients and text of a send to many; the same fields as a preview."""
+
+
+class RemovedCountsOut(Schema):
+    invalid: int = Field(
+        description="Numbers that are not mobile numbers.", examples=[0]
+    )
+    duplicate: int = Field(description="Numbers given more than once.", examples=[1])
+    opted_out: int = Field(description="Numbers on the opt-out list.", examples=[2])
+
+
+class ProgressOut(Schema):
+    queued: int = Field(
+        description="Messages not yet handed to a gateway.", examples=[41]
+    )
+    submitted: int = Field(
+        description="Handed to a gateway, no report yet.", examples=[0]
+    )
+    delivered: int = Field(description="Delivered to the handset.", examples=[0])
+    failed: int = Field(description="Failed or expired.", examples=[0])
+
+
+class CampaignOut(Schema):
+    id: int = Field(
+        description="The campaign's id; its messages are `GET /messages?campaign_id=`.",
+        examples=[77],
+    )
+    status: Literal["queued", "sending", "done", "cancelled"] = Field(
+        description="Where the campaign is.", examples=["queued"]
+    )
+    sender: str = Field(
+        description="The sender its messages leave from.", examples=["AcmeAlerts"]
+    )
+    encoding: Literal["GSM-7", "UCS-2"] = Field(
+        description="The encoding the text needs.", examples=["GSM-7"]
+    )
+    parts: int = Field(description="Parts of each message.", examples=[1])
+    recipient_count: int = Field(
+        description="Messages made: one per recipient kept.", examples=[998]
+    )
+    credits: int = Field(
+        description="Credits taken: parts times recipients.", examples=[998]
+    )
+    removed: RemovedCountsOut = Field(
+        description="How many numbers were left out, by reason "
+        "(`POST /messages/preview` lists them)."
+    )
+    progress: ProgressOut = Field(description="Its messages counted by status.")
+    held_until: datetime | None = Field(
+        description="Accepted in the account's quiet hours: sending starts then.",
+        examples=[None],
+    )
+    created_at: datetime = Field(
+        description="When it was accepted.", examples=["2025-01-31T09:30:00Z"]
+    )
+    completed_at: datetime | None = Field(
+        description="When every message had left the queue.", examples=[None]
+    )
+
+
 class RemovedOut(Schema):
     reason: Literal["invalid", "duplicate", "opted_out", "not_verified"] = Field(
         description="Why the number is left out.", examples=["opted_out"]

@@ -353,7 +353,7 @@ def campaign_preview(
     )
     if preview.credits > preview.balance:
         short = InsufficientCredit(needed=preview.credits, available=preview.balance)
-        raise ValidationError({"body": str(short)})
+        raise ValidationError({"body": str(short)}) from short
     with transaction.atomic():
         _check_limits(user, preview.credits)
     return preview

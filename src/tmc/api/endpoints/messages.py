@@ -15,8 +15,7 @@ from ninja import Query, Router, Schema
 from ninja.params.functions import Header
 from pydantic import BeforeValidator, Field
 
-from tmc.accounts.scoping import get_for_user_or_404
-from tmc.api.auth import acting_user, number_for
+from tmc.api.auth import acting_user, number_for, owned_or_404
 from tmc.api.errors import ApiError, from_validation_error, query_check
 from tmc.api.idempotency import idempotent
 from tmc.api.models import Scope
@@ -65,6 +64,11 @@ def refused(exc: ValidationError) -> ApiError:
     if error.field is not None:
         error.field = FIELD_NAMES.get(error.field, error.field)
     return error
+
+
+def numbers_text(numbers: list[str]) -> str:
+    """The API's list of numbers as the campaign services take them: one a line."""
+    return "\n".join(n.replace("\n", " ") for n in numbers)
 
 
 def message_out(message: Message, viewer: User) -> MessageOut:
@@ -144,7 +148,7 @@ def _preview(user: User, payload: PreviewIn) -> PreviewOut:
     try:
         found = campaign_preview(
             user=user,
-            numbers_text="\n".join(n.replace("\n", " ") for n in payload.to),
+            numbers_text=numbers_text(payload.to),
             contact_ids=payload.contact_ids,
             group_ids=payload.group_ids,
             body=payload.body,
@@ -234,9 +238,7 @@ def send(
 )
 def message_detail(request: HttpRequest, message_id: int) -> MessageOut:
     user = acting_user(request, Scope.READ_MESSAGES)
-    if not 0 < message_id < 2**63:
-        raise ApiError("not_found", "Not found.")
-    message = get_for_user_or_404(Message, user, pk=message_id)
+    message = owned_or_404(Message, user, message_id)
     message.question_id = (  # type: ignore[attr-defined]
         Ticket.objects.filter(message=message)
         .values_list("question_id", flat=True)
@@ -291,6 +293,13 @@ class MessageFilters(Schema):
         description="Only messages accepted before this time (ISO 8601).",
         examples=["2025-02-01T00:00:00Z"],
     )
+    campaign_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        description="Only the messages of this campaign.",
+        examples=[77],
+    )
     cursor: str | None = Field(
         default=None,
         max_length=200,
@@ -338,6 +347,8 @@ def message_list(request: HttpRequest, filters: Query[MessageFilters]) -> Messag
     )
     if filters.status:
         messages = messages.filter(status=filters.status)
+    if filters.campaign_id:
+        messages = messages.filter(campaign_id=filters.campaign_id)
     if filters.since:
         messages = messages.filter(created_at__gte=filters.since)
     if filters.until:
