@@ -16,10 +16,10 @@ from typing import Any
 
 from django.db import connection
 
-# Kibibytes, as SQLite's negative cache_size takes them: 64 MiB, the most one
+# Kibibytes, as SQLite's negative cache_size takes them: 16 MiB, the most one
 # connection may keep. The default, 2 MiB, holds the indexes of a few
 # thousand rows; past that each insert with a random key rereads pages.
-SQLITE_CACHE_KIB = 65_536
+SQLITE_CACHE_KIB = 16_384
 CHUNK_ROWS = 1000
 
 

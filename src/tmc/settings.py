@@ -313,6 +313,8 @@ try:
     TMC_IMPORT_MAX_BYTES = env.read_int(
         "TMC_IMPORT_MAX_BYTES", 50_000_000, minimum=1_000
     )
+    # Worker processes that read and seal a large import's rows; 0: none.
+    TMC_IMPORT_PROCESSES = env.read_int("TMC_IMPORT_PROCESSES", 2, minimum=0)
 
     _mail = email_settings(env.read_str("TMC_EMAIL_URL"), TMC_HOME)
     EMAIL_BACKEND = _mail.pop("EMAIL_BACKEND")

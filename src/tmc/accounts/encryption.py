@@ -32,6 +32,7 @@ from tmc.lib.crypto import (
     BlindIndexer,
     DecryptionError,
     Sealer,
+    SealingKeys,
     blind_index,
     fingerprint,
     seal,
@@ -257,6 +258,18 @@ def reencrypt(organisation_id: Owner, token: str, *, context: str, key_id: str) 
 def index(organisation_id: Owner, value: str) -> str:
     key = _current_key(organisation_id, DataKey.Purpose.INDEX)
     return blind_index(key.secret, value)
+
+
+def sealing_keys(organisation_id: Owner) -> SealingKeys:
+    """The owner's current keys, for sealing and indexing values in bulk
+    (in another process, say) exactly as ``encrypt`` and ``index`` do."""
+    data = _current_key(organisation_id, DataKey.Purpose.DATA)
+    return SealingKeys(
+        token_prefix=f"{data.key_id}:",
+        associated_prefix=_associated(organisation_id, ""),
+        data_key=data.secret,
+        index_key=_current_key(organisation_id, DataKey.Purpose.INDEX).secret,
+    )
 
 
 class BulkSealer:

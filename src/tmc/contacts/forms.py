@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 
 from tmc.contacts.importing import ENCODINGS, STANDARD_FIELDS
 from tmc.contacts.models import Contact, Group, ImportJob
-from tmc.contacts.services import NAME_MAX, field_key_check, field_key_from_header
+from tmc.contacts.rowwork import NAME_MAX
+from tmc.contacts.services import field_key_check, field_key_from_header
 from tmc.identity.models import User
 
 NUMBER_ATTRS = {"autocomplete": "off", "inputmode": "tel"}

@@ -23,35 +23,41 @@ import csv
 import io
 import json
 import logging
-import uuid
+import multiprocessing
+from collections import deque
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator
 from django.db import connection, transaction
 from django.utils import timezone
 
 from tmc.accounts import encryption
 from tmc.audit.services import event_record
 from tmc.bulkinsert import rows_insert
-from tmc.contacts.models import Contact, Group, ImportJob, OptOut, details_encode
-from tmc.contacts.services import (
-    FIELD_VALUE_MAX,
-    NAME_MAX,
-    field_key_check,
-    field_key_from_header,
+from tmc.contacts.models import Contact, Group, ImportJob, OptOut
+from tmc.contacts.rowwork import (
+    Columns,
+    Preparer,
+    Problem,
+    Row,
+    worker_prepare,
+    worker_start,
 )
+from tmc.contacts.services import field_key_check, field_key_from_header
 from tmc.identity.models import User
-from tmc.lib.phone import InvalidNumber, normalise_mobile
 
 logger = logging.getLogger(__name__)
 
 ENCODINGS = {"utf-8": "UTF-8", "cp1252": "Windows-1252 (older Excel)"}
 BATCH_ROWS = 1000
 MAX_PROBLEMS = 1000
+# Below this many rows, starting worker processes costs more than it saves.
+POOL_FROM_ROWS = 20_000
 # A contact's row is a few hundred characters; anything near this is not one.
 MAX_LINE = 20_000
 STANDARD_FIELDS = ("number", "name", "first_name", "last_name", "email")
@@ -263,41 +269,6 @@ def _enqueue(job_id: int) -> None:
 # --- 3. the rows ---------------------------------------------------------------
 
 
-class _EmailCheck(EmailValidator):
-    """Django's email check, remembering which domains it has accepted.
-
-    A file's addresses share a few domains, and the domain's pattern is the
-    costlier half of the check.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._domains: dict[str, bool] = {}
-
-    def validate_domain_part(self, domain_part: str) -> bool:
-        known = self._domains.get(domain_part)
-        if known is None:
-            known = bool(super().validate_domain_part(domain_part))
-            if len(self._domains) < 10_000:
-                self._domains[domain_part] = known
-        return known
-
-
-@dataclass
-class _Row:
-    line: int
-    number: str
-    name: str
-    email: str
-    fields: dict[str, str] = field(default_factory=dict)
-
-    def merge(self, other: _Row) -> None:
-        """A later mention of the same number fills in and overrides."""
-        self.name = other.name or self.name
-        self.email = other.email or self.email
-        self.fields.update({k: v for k, v in other.fields.items() if v})
-
-
 @dataclass
 class _Counts:
     created: int = 0
@@ -307,78 +278,75 @@ class _Counts:
     problems: list[list[Any]] = field(default_factory=list)
 
 
-class _RowReader:
-    """Turns the file's cells into checked rows, by the job's mapping."""
+def _columns(job: ImportJob) -> Columns:
+    """Where the job's mapping finds each value in the file's rows."""
+    position = {name: i for i, name in enumerate(job.headers)}
+    padding = len(job.headers)
+    mapping = job.mapping
 
-    def __init__(self, job: ImportJob) -> None:
-        self.region = job.region
-        position = {name: i for i, name in enumerate(job.headers)}
-        mapping = job.mapping
+    def column(name: str) -> int:
+        header = mapping.get(name)
+        return position[header] if header else padding
 
-        # An unmapped column reads the padding cell past the file's last.
-        self.width = len(job.headers) + 1
+    return Columns(
+        width=padding + 1,
+        number=column("number"),
+        name=column("name"),
+        first_name=column("first_name"),
+        last_name=column("last_name"),
+        email=column("email"),
+        fields=tuple(
+            (key, position[header]) for key, header in mapping.get("fields", {}).items()
+        ),
+        region=job.region,
+    )
 
-        def column(name: str) -> int:
-            header = mapping.get(name)
-            return position[header] if header else len(job.headers)
 
-        assert mapping.get("number"), "import_map checks the number's column"
-        self.number = column("number")
-        self.name = column("name")
-        self.first_name = column("first_name")
-        self.last_name = column("last_name")
-        self.email = column("email")
-        self.fields = {
-            key: position[header] for key, header in mapping.get("fields", {}).items()
-        }
-        self._numbers: dict[str, str | InvalidNumber] = {}
-        self._email_check = _EmailCheck()
+def _batches(
+    rows: Iterator[tuple[int, list[str]]], size: int
+) -> Iterator[list[tuple[int, list[str]]]]:
+    while batch := list(islice(rows, size)):
+        yield batch
 
-    def _normalise(self, raw: str) -> str:
-        known = self._numbers.get(raw)
-        if known is None:
-            try:
-                known = normalise_mobile(raw, self.region)
-            except InvalidNumber as exc:
-                known = exc
-            if len(self._numbers) > 200_000:
-                self._numbers.clear()
-            self._numbers[raw] = known
-        if isinstance(known, InvalidNumber):
-            raise known
-        return known
 
-    def read(self, line: int, cells: list[str]) -> _Row:
-        """A checked row, or ValueError with the reason (never the value)."""
-        # Short rows are padded, so that each column below is one lookup.
-        if len(cells) < self.width:
-            cells = cells + [""] * (self.width - len(cells))
+def _prepared(
+    job: ImportJob, rows: Iterator[tuple[int, list[str]]], batch_rows: int
+) -> Iterator[tuple[int, list[Row | Problem]]]:
+    """Each batch's size and its rows read, indexed and sealed.
 
-        try:
-            number = self._normalise(cells[self.number].strip())
-        except InvalidNumber as exc:
-            raise ValueError(exc.reason) from exc
-        name = cells[self.name].strip() or " ".join(
-            part
-            for part in (cells[self.first_name].strip(), cells[self.last_name].strip())
-            if part
-        )
-        if len(name) > NAME_MAX:
-            raise ValueError(f"The name is longer than {NAME_MAX} characters.")
-        email = cells[self.email].strip()
-        if email:
-            try:
-                self._email_check(email)
-            except ValidationError as exc:
-                raise ValueError("Not a valid email address.") from exc
-        fields = {}
-        for key, index in self.fields.items():
-            value = cells[index].strip()
-            if len(value) > FIELD_VALUE_MAX:
-                raise ValueError(f"{key} is longer than {FIELD_VALUE_MAX} characters.")
-            if value:
-                fields[key] = value
-        return _Row(line, number, name, email, fields)
+    A large file's batches are prepared by worker processes, a few batches
+    ahead of the one being written, so that the CPU work of the next batches
+    overlaps the writing of this one. They are spawned, not forked: the
+    worker that runs an import has threads, which a fork would copy mid-step.
+    The keys are looked up for each batch, so a rotation is taken up within
+    a few batches; a key is only retired once no row uses it.
+    """
+    columns = _columns(job)
+    owner = job.organisation_id
+    processes = int(settings.TMC_IMPORT_PROCESSES)
+    if processes < 1 or job.total_rows - job.next_row < POOL_FROM_ROWS:
+        preparer = Preparer(columns, Contact.TABLE)
+        for batch in _batches(rows, batch_rows):
+            yield len(batch), preparer.prepare(encryption.sealing_keys(owner), batch)
+        return
+
+    with ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=worker_start,
+        initargs=(columns, Contact.TABLE),
+    ) as pool:
+        ahead: deque[tuple[int, Future[list[Row | Problem]]]] = deque()
+        for batch in _batches(rows, batch_rows):
+            keys = encryption.sealing_keys(owner)
+            ahead.append((len(batch), pool.submit(worker_prepare, keys, batch)))
+            # Bounded, so memory does not grow with the file.
+            if len(ahead) > 2 * processes:
+                size, future = ahead.popleft()
+                yield size, future.result()
+        while ahead:
+            size, future = ahead.popleft()
+            yield size, future.result()
 
 
 def import_run(
@@ -396,23 +364,16 @@ def import_run(
     text = encryption.decrypt(
         job.organisation_id, job.file_sealed, context=_file_context(job)
     )
-    reader = _RowReader(job)
     rows = _reader(text)
     next(rows)  # the header
     for _ in range(job.next_row):
         next(rows)
 
-    batch: list[tuple[int, list[str]]] = []
-    for line, cells in rows:
-        batch.append((line, cells))
-        if len(batch) == batch_rows:
-            if not _batch_commit(job, reader, batch):
-                return job
-            batch = []
-            if progress:
-                progress(job)
-    if batch and not _batch_commit(job, reader, batch):
-        return job
+    for size, prepared in _prepared(job, rows, batch_rows):
+        if not _batch_commit(job, prepared, size):
+            return job
+        if progress:
+            progress(job)
 
     return _finish(job, progress)
 
@@ -449,35 +410,31 @@ def _finish(job: ImportJob, progress: Progress | None) -> ImportJob:
     return job
 
 
-def _batch_commit(
-    job: ImportJob, reader: _RowReader, batch: list[tuple[int, list[str]]]
-) -> bool:
-    """Write one batch and advance the job, together; False if another
-    worker advanced it first (this batch is then rolled back)."""
+def _batch_commit(job: ImportJob, prepared: list[Row | Problem], size: int) -> bool:
+    """Write one batch of ``size`` rows of the file and advance the job,
+    together; False if another worker advanced it first (this batch is then
+    rolled back)."""
     counts = _Counts()
-    rows: dict[str, _Row] = {}
+    rows: dict[str, Row] = {}
     owner = job.organisation_id
-    blind_index = encryption.bulk_indexer(owner).index
-    for line, cells in batch:
-        try:
-            row = reader.read(line, cells)
-        except ValueError as exc:
+    for row in prepared:
+        if isinstance(row, Problem):
             counts.invalid += 1
-            counts.problems.append([line, str(exc)])
+            counts.problems.append([row.line, row.reason])
             continue
-        index = blind_index(row.number)
-        if index in rows:
-            rows[index].merge(row)
-            counts.merged += 1
+        first = rows.get(row.number_index)
+        if first is None:
+            rows[row.number_index] = row
         else:
-            rows[index] = row
+            rows[row.number_index] = first.merged_with(row)
+            counts.merged += 1
 
     with transaction.atomic():
         _contacts_upsert(job, rows, counts)
         counts.opted_out = len(_by_index(OptOut, ("number_index",), owner, rows))
         room = max(0, MAX_PROBLEMS - len(job.problems))
         advanced = ImportJob.objects.filter(pk=job.pk, next_row=job.next_row).update(
-            next_row=job.next_row + len(batch),
+            next_row=job.next_row + size,
             created_count=job.created_count + counts.created,
             merged_count=job.merged_count + counts.merged,
             invalid_count=job.invalid_count + counts.invalid,
@@ -521,7 +478,7 @@ def _by_index(
     return found
 
 
-def _contacts_upsert(job: ImportJob, rows: dict[str, _Row], counts: _Counts) -> None:
+def _contacts_upsert(job: ImportJob, rows: dict[str, Row], counts: _Counts) -> None:
     owner = job.organisation_id
     now = timezone.now()
     uid_field = Contact._meta.get_field("uid")
@@ -536,8 +493,6 @@ def _contacts_upsert(job: ImportJob, rows: dict[str, _Row], counts: _Counts) -> 
     updates: list[tuple[Any, ...]] = []
     sealer = encryption.BulkSealer(owner)
     native_uuid = connection.features.has_native_uuid_field
-    number_context = Contact.context_for("", "number")
-    details_context = Contact.context_for("", "details")
     when = Contact._meta.get_field("updated_at").get_db_prep_value(
         now, connection, prepared=False
     )
@@ -547,31 +502,26 @@ def _contacts_upsert(job: ImportJob, rows: dict[str, _Row], counts: _Counts) -> 
             context = Contact.context_for(uid, "details")
             stored = encryption.decrypt(owner, sealed, context=context)
             before = json.loads(stored)
-            merged = _Row(
-                line=0,
-                number=row.number,
+            merged = row._replace(
                 name=before.get("name", ""),
                 email=before.get("email", ""),
                 fields=dict(before.get("fields", {})),
-            )
-            merged.merge(row)
-            details = details_encode(
-                name=merged.name, email=merged.email, fields=merged.fields
-            )
+            ).merged_with(row)
+            details = merged.details()
             if details != stored:
                 updates.append((sealer.encrypt(details, context=context), when, pk))
             counts.merged += 1
             continue
-        uid = uuid.uuid4()
-        uid_text = str(uid)
-        details = details_encode(name=row.name, email=row.email, fields=row.fields)
+        details_sealed = row.details_sealed or sealer.encrypt(
+            row.details(), context=Contact.context_for(row.uid, "details")
+        )
         inserts.append(
             (
                 owner,
-                uid if native_uuid else uid.hex,
-                sealer.encrypt(row.number, context=number_context + uid_text),
+                row.uid if native_uuid else row.uid.replace("-", ""),
+                row.number_sealed,
                 index,
-                sealer.encrypt(details, context=details_context + uid_text),
+                details_sealed,
                 when,
                 when,
             )

@@ -19,6 +19,7 @@ from django.utils.functional import cached_property
 
 from tmc.accounts import encryption
 from tmc.accounts.models import OrganisationOwned
+from tmc.contacts.rowwork import details_encode
 
 ERASED = "(erased)"
 
@@ -137,14 +138,6 @@ class Contact(OrganisationOwned):
         values["last_name"] = last
         values.update(self.fields)
         return {key: value for key, value in values.items() if value}
-
-
-# One encoder for all: json.dumps with options builds a new one each call.
-_details_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def details_encode(*, name: str, email: str, fields: dict[str, str]) -> str:
-    return _details_json({"name": name, "email": email, "fields": fields})
 
 
 class OptOut(OrganisationOwned):

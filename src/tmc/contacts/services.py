@@ -24,6 +24,7 @@ from tmc.accounts import encryption
 from tmc.accounts.models import Organisation
 from tmc.audit.services import event_record
 from tmc.contacts.models import Contact, Group, OptOut
+from tmc.contacts.rowwork import FIELD_VALUE_MAX, NAME_MAX
 from tmc.identity.models import Permission, User
 from tmc.lib.phone import InvalidNumber, format_international, mask_number
 from tmc.lib.phone import normalise_mobile as _normalise
@@ -31,8 +32,6 @@ from tmc.lib.spreadsheet import csv_cell
 
 logger = logging.getLogger(__name__)
 
-NAME_MAX = 150
-FIELD_VALUE_MAX = 200
 FIELD_KEY = re.compile(r"\A[a-z][a-z0-9_]{0,31}\Z")
 # Keys a contact always offers to templates; custom fields cannot take them.
 RESERVED_KEYS = frozenset({"name", "email", "number", "first_name", "last_name"})

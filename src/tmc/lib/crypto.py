@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import os
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -100,6 +101,21 @@ def blind_index(index_key: bytes, value: str) -> str:
     one organisation, while the token reveals nothing without the key.
     """
     return hmac.new(index_key, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SealingKeys:
+    """What sealing and indexing one owner's values in bulk takes.
+
+    ``token_prefix`` goes before each token (the key's id), and
+    ``associated_prefix`` before each value's associated data (its owner).
+    Secrets: for this machine's own processes only, never logged or stored.
+    """
+
+    token_prefix: str
+    associated_prefix: str
+    data_key: bytes = field(repr=False)
+    index_key: bytes = field(repr=False)
 
 
 class BlindIndexer:

@@ -171,6 +171,47 @@ def test_duplicates_in_the_file_and_in_the_book_merge_into_one_contact(
     )
 
 
+def test_a_large_import_read_and_sealed_by_worker_processes_gives_the_same_book(
+    tenant_a: Tenant, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows prepared in other processes merge, fail and decrypt alike."""
+    settings.TMC_IMPORT_PROCESSES = 2
+    monkeypatch.setattr(importing, "POOL_FROM_ROWS", 0)
+    contact_create(
+        user=tenant_a.user,
+        number="07400 100001",
+        details=ContactDetails(name="Ada", email="old@example.com"),
+    )
+    rows = "".join(f"Person {i},07400 2{i:05d},,\n" for i in range(40))
+    text = (
+        "Name,Mobile,Email,Team\n"
+        "Ada Lovelace,+447400100001,,Red\n"
+        "Bob,07400 100002,,Blue\n"
+        "Landline,020 7946 0000,,\n"
+        + rows
+        + "Bobby,0044 7400 100002,bob@example.com,\n"
+    )
+
+    job = _import(tenant_a, text, batch_rows=10)
+
+    assert (job.status, job.created_count, job.merged_count, job.invalid_count) == (
+        "done",
+        41,
+        2,
+        1,
+    )
+    assert job.problems == [[4, "Not a mobile number."]]
+    book = _book(tenant_a)
+    assert len(book) == 42
+    assert book["+447400100001"].fields == {"team": "Red"}
+    assert book["+447400100001"].email == "old@example.com"
+    assert (book["+447400100002"].name, book["+447400100002"].email) == (
+        "Bobby",
+        "bob@example.com",
+    )
+    assert book["+447400200039"].name == "Person 39"
+
+
 def test_imported_contacts_join_the_chosen_group(tenant_a: Tenant) -> None:
     group = group_create(user=tenant_a.user, name="Weekend staff")
 
@@ -299,9 +340,11 @@ def test_a_batch_another_worker_already_applied_is_rolled_back(
     stale = ImportJob.objects.get(pk=job.pk)
     ImportJob.objects.filter(pk=job.pk).update(next_row=1)
 
-    applied = importing._batch_commit(
-        stale, importing._RowReader(stale), [(2, ["Ada", "07400 100001", "", ""])]
+    [(size, prepared)] = importing._prepared(
+        stale, iter([(2, ["Ada", "07400 100001", "", ""])]), batch_rows=10
     )
+
+    applied = importing._batch_commit(stale, prepared, size)
 
     assert applied is False
     assert not Contact.objects.exists()
