@@ -150,6 +150,9 @@ class ProgressOut(Schema):
     )
     delivered: int = Field(description="Delivered to the handset.", examples=[0])
     failed: int = Field(description="Failed or expired.", examples=[0])
+    cancelled: int = Field(
+        description="Withdrawn when the campaign was cancelled.", examples=[0]
+    )
 
 
 class CampaignOut(Schema):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
@@ -94,7 +96,11 @@ def campaign_create(
         except ValidationError as exc:
             raise refused(exc) from exc
         queued = ProgressOut(
-            queued=campaign.recipient_count, submitted=0, delivered=0, failed=0
+            queued=campaign.recipient_count,
+            submitted=0,
+            delivered=0,
+            failed=0,
+            cancelled=0,
         )
         return 201, campaign_out(campaign, queued)
 
@@ -111,12 +117,4 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> CampaignOut:
     user = acting_user(request, Scope.READ_MESSAGES)
     campaign = owned_or_404(Campaign, user, campaign_id)
     progress = campaign_progress(campaign=campaign)
-    return campaign_out(
-        campaign,
-        ProgressOut(
-            queued=progress.queued,
-            submitted=progress.submitted,
-            delivered=progress.delivered,
-            failed=progress.failed,
-        ),
-    )
+    return campaign_out(campaign, ProgressOut.model_validate(asdict(progress)))

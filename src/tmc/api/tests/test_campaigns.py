@@ -70,6 +70,7 @@ def test_a_campaign_to_numbers_and_a_group_queues_one_message_each(
         "submitted": 0,
         "delivered": 0,
         "failed": 0,
+        "cancelled": 0,
     }
     assert Message.objects.filter(campaign=campaign).count() == 3
     assert _balance(tenant_a) == before - 3
