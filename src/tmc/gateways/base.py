@@ -1,13 +1,15 @@
 """The interface every gateway provider adapter implements.
 
 An adapter turns a ``Submission`` into a provider message id, or raises
-``GatewayError``. Delivery reports and inbound texts flow the other way, into
+``GatewayError``; ``submit_batch`` does the same for many at once, which is
+how campaigns are sent. Delivery reports and inbound texts flow the other way, into
 ``tmc.gateways.services``, whichever transport the provider uses (the
 simulator's task queue, SMPP deliver_sm, or an HTTP callback).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -55,10 +57,23 @@ class GatewayError(Exception):
         self.permanent = permanent
 
 
+# What a batch submission says of each message: taken, or refused.
+BatchOutcome = SubmitResult | GatewayError
+
+
 class Gateway(Protocol):
     name: str
 
     def submit(self, submission: Submission) -> SubmitResult: ...
+
+    def submit_batch(self, submissions: Sequence[Submission]) -> list[BatchOutcome]:
+        """Submit many messages; one outcome per submission, in order.
+
+        Called inside the transaction that records the outcomes, as
+        ``submit`` is. Raises GatewayError when the provider took none of
+        them (it is down); a refusal of one message is its outcome.
+        """
+        ...
 
     def lookup(self, message_id: int) -> str | None:
         """The provider's id for the platform's message, or None if never taken.
@@ -68,3 +83,27 @@ class Gateway(Protocol):
         answer now.
         """
         ...
+
+
+def submit_each(
+    gateway: Gateway, submissions: Sequence[Submission]
+) -> list[BatchOutcome]:
+    """``submit_batch`` for a provider that takes one message per request.
+
+    A temporary refusal says the provider is failing: what was not yet sent
+    gets the same refusal rather than a request each (and when nothing was
+    taken, the whole batch is refused, as from a provider that is down).
+    """
+    outcomes: list[BatchOutcome] = []
+    for position, submission in enumerate(submissions):
+        try:
+            outcomes.append(gateway.submit(submission))
+        except GatewayError as exc:
+            if exc.permanent:
+                outcomes.append(exc)
+                continue
+            if not any(isinstance(o, SubmitResult) for o in outcomes):
+                raise
+            outcomes.extend([exc] * (len(submissions) - position))
+            break
+    return outcomes

@@ -6,12 +6,16 @@ Inbound texts are handled in ``tmc.gateways.inbound``.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from tmc.api import webhooks
+from tmc.api.models import WebhookEndpoint
 from tmc.gateways.base import DeliveryState
 
 # Texts from handsets take the same path whatever the gateway.
@@ -22,6 +26,10 @@ from tmc.messaging.models import Message
 logger = logging.getLogger(__name__)
 
 _REPORTABLE = [Message.Status.SUBMITTING, Message.Status.SUBMITTED]
+_REPORTED_STATUS = {
+    DeliveryState.DELIVERED: Message.Status.DELIVERED,
+    DeliveryState.FAILED: Message.Status.FAILED,
+}
 
 
 def reported_message(gateway: str, provider_message_id: str) -> QuerySet[Message]:
@@ -78,11 +86,7 @@ def message_report_receive(
 def _report_apply(
     messages: QuerySet[Message], *, state: DeliveryState, reason: str
 ) -> Message | None:
-    new_status = (
-        Message.Status.DELIVERED
-        if state is DeliveryState.DELIVERED
-        else Message.Status.FAILED
-    )
+    new_status = _REPORTED_STATUS[state]
     with transaction.atomic():
         updated = messages.filter(status__in=_REPORTABLE).update(
             status=new_status,
@@ -94,6 +98,65 @@ def _report_apply(
         logger.info("message %s id=%s", new_status, message.pk)
         _webhook_status(message.pk)
     return message
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    provider_message_id: str
+    state: DeliveryState
+    reason: str = ""
+
+
+def delivery_reports_receive(*, gateway: str, reports: Sequence[DeliveryReport]) -> int:
+    """Record many delivery reports from one gateway; return how many applied.
+
+    The rules of ``delivery_report_receive``, with one UPDATE per outcome
+    (and reason) rather than one transaction per report.
+    """
+    outcomes: dict[tuple[DeliveryState, str], list[str]] = defaultdict(list)
+    for report in reports:
+        outcomes[report.state, report.reason[:200]].append(report.provider_message_id)
+    applied: list[tuple[int, int]] = []
+    with transaction.atomic():
+        for (state, reason), provider_ids in outcomes.items():
+            reported = Message.objects.filter(
+                gateway=gateway,
+                provider_message_id__in=provider_ids,
+                status__in=_REPORTABLE,
+            ).exclude(provider_message_id="")
+            # Locked, so the ids read are those the UPDATE changes.
+            rows = list(
+                reported.select_for_update().values_list("pk", "organisation_id")
+            )
+            Message.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+                status=_REPORTED_STATUS[state],
+                completed_at=timezone.now(),
+                failure_reason=reason,
+            )
+            applied.extend(rows)
+        message_statuses_notify(applied)
+    if len(applied) < len(reports):
+        logger.info(
+            "delivery reports for unknown or final messages gateway=%s count=%s",
+            gateway,
+            len(reports) - len(applied),
+        )
+    return len(applied)
+
+
+def message_statuses_notify(messages: Sequence[tuple[int, int]]) -> None:
+    """Notify webhooks of (message id, organisation id) pairs now final.
+
+    Only organisations with an endpoint are looked at message by message.
+    """
+    listening = set(
+        WebhookEndpoint.objects.filter(
+            organisation_id__in={organisation for _, organisation in messages}
+        ).values_list("organisation_id", flat=True)
+    )
+    for message_id, organisation_id in messages:
+        if organisation_id in listening:
+            _webhook_status(message_id)
 
 
 def _webhook_status(message_id: int) -> None:

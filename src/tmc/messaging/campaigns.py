@@ -9,8 +9,8 @@
    ledger debit, and records one activity event. Dispatchers start after
    commit.
 3. ``campaign_dispatch_batch`` (the ``messages_dispatch_batch`` task) claims
-   a batch of a campaign's queued messages and submits each through the path
-   one-to-one messages take. Several workers can share one campaign.
+   a batch of a campaign's queued messages and submits them together
+   (``batches.messages_submit_batch``). Several workers share one campaign.
 
 Messages are written below the ORM (``tmc.bulkinsert``): at 100,000 rows the
 ORM's per-object work would cost more than the encryption.
@@ -43,19 +43,19 @@ from tmc.contacts.services import opted_out_indexes
 from tmc.identity.models import Permission, User
 from tmc.lib.phone import InvalidNumber, normalise_mobile
 from tmc.lib.segments import SegmentCount, count_segments
+from tmc.messaging.batches import messages_submit_batch
 from tmc.messaging.models import Campaign, Message
 from tmc.messaging.services import (
     _check_limits,
     _resolve_sender,
     message_expiry,
-    message_submit,
 )
 from tmc.messaging.trial import NOT_VERIFIED_REASON, trial_notice, unverified_numbers
 
 logger = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 100_000
-DISPATCH_BATCH = 100
+DISPATCH_BATCH = 500
 # Dispatch tasks started per campaign; each re-enqueues itself while it
 # finds work, so this is how many workers can share one campaign at most.
 DISPATCHERS = 2
@@ -577,8 +577,9 @@ def campaign_dispatch_batch(*, campaign_id: int, size: int = DISPATCH_BATCH) -> 
         Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.QUEUED).update(
             status=Campaign.Status.SENDING
         )
-    for message in Message.objects.filter(pk__in=ids).order_by("pk"):
-        message_submit(message=message)
+    messages_submit_batch(
+        messages=list(Message.objects.filter(pk__in=ids).order_by("pk"))
+    )
     if len(ids) < size:
         campaign_finish(campaign_id=campaign_id)
     logger.info("campaign batch id=%s claimed=%s", campaign_id, len(ids))

@@ -42,6 +42,25 @@ def route_gateways(*, number: str) -> list[str]:
     return list(route.gateways)
 
 
+def routes_gateways(*, numbers: Iterable[str]) -> dict[str, list[str]]:
+    """``route_gateways`` for many numbers at once, with one query.
+
+    Routes are few (one per destination prefix), so all are read and each
+    number's longest prefix is found here.
+    """
+    routes = dict(Route.objects.values_list("prefix", "gateways"))
+    default = [settings.TMC_GATEWAY]
+    found: dict[str, list[str]] = {}
+    for number in numbers:
+        found[number] = default
+        for length in range(len(number), -1, -1):
+            gateways = routes.get(number[:length])
+            if gateways is not None:
+                found[number] = list(gateways)
+                break
+    return found
+
+
 def route_set(*, prefix: str, gateways: Sequence[str]) -> Route:
     """Create or replace the route for ``prefix``; raise ValidationError."""
     prefix = prefix.strip()

@@ -13,11 +13,18 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from tmc.gateways.base import GatewayError, Submission, SubmitResult
+from tmc.gateways.base import (
+    BatchOutcome,
+    GatewayError,
+    Submission,
+    SubmitResult,
+    submit_each,
+)
 from tmc.gateways.models import GatewayProvider
 
 logger = logging.getLogger(__name__)
@@ -130,6 +137,9 @@ class HttpGateway:
             provider_id,
         )
         return SubmitResult(provider_message_id=str(provider_id))
+
+    def submit_batch(self, submissions: Sequence[Submission]) -> list[BatchOutcome]:
+        return submit_each(self, submissions)
 
     def lookup(self, message_id: int) -> str | None:
         """The generic provider offers no look-up of what it received.

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import transaction
 
-from tmc.gateways.base import GatewayError, Submission, SubmitResult
+from tmc.gateways.base import BatchOutcome, GatewayError, Submission, SubmitResult
 from tmc.gateways.simulator.models import SimulatedDelivery, SimulatedHandset
 
 logger = logging.getLogger(__name__)
@@ -31,35 +32,55 @@ class SimulatorGateway:
         self.name = name
 
     def submit(self, submission: Submission) -> SubmitResult:
+        (outcome,) = self.submit_batch([submission])
+        if isinstance(outcome, GatewayError):
+            raise outcome
+        return outcome
+
+    def submit_batch(self, submissions: Sequence[Submission]) -> list[BatchOutcome]:
+        """Record what it takes with one INSERT, as a provider's batch API would."""
         if self.name in settings.TMC_SIMULATOR_DOWN:
             raise GatewayError("simulated provider is down", permanent=False)
-        if not submission.recipient.startswith("+"):
-            raise GatewayError("destination is not in E.164 form", permanent=True)
 
-        handset, _ = SimulatedHandset.objects.get_or_create(number=submission.recipient)
-        if handset.outcome == SimulatedHandset.Outcome.REJECT:
-            raise GatewayError("destination barred", permanent=True)
-        delivery = SimulatedDelivery.objects.create(
-            provider_message_id=f"sim-{uuid.uuid4().hex}",
-            gateway=self.name,
-            message_id=submission.message_id,
-            handset=handset,
-            sender=submission.sender,
-            body=submission.body,
-            parts=submission.parts,
+        handsets = _handsets(
+            {s.recipient for s in submissions if s.recipient.startswith("+")}
         )
+        outcomes: list[BatchOutcome] = []
+        deliveries = []
+        for submission in submissions:
+            handset = handsets.get(submission.recipient)
+            if handset is None:
+                outcomes.append(
+                    GatewayError("destination is not in E.164 form", permanent=True)
+                )
+            elif handset.outcome == SimulatedHandset.Outcome.REJECT:
+                outcomes.append(GatewayError("destination barred", permanent=True))
+            else:
+                delivery = SimulatedDelivery(
+                    provider_message_id=f"sim-{uuid.uuid4().hex}",
+                    gateway=self.name,
+                    message_id=submission.message_id,
+                    handset=handset,
+                    sender=submission.sender,
+                    body=submission.body,
+                    parts=submission.parts,
+                )
+                deliveries.append(delivery)
+                outcomes.append(SubmitResult(delivery.provider_message_id))
+        SimulatedDelivery.objects.bulk_create(deliveries)
+
+        provider_ids = [delivery.provider_message_id for delivery in deliveries]
         delay = settings.TMC_SIMULATOR_REPORT_DELAY
-        provider_id = delivery.provider_message_id
-
-        # After commit: the platform records the provider id in the same
-        # transaction, and a report must never arrive before that id exists.
-        transaction.on_commit(lambda: _schedule_report(provider_id, delay))
+        # After commit: the platform records the provider ids in the same
+        # transaction, and a report must never arrive before its id exists.
+        if provider_ids:
+            transaction.on_commit(lambda: _schedule_reports(provider_ids, delay))
         logger.info(
-            "simulator accepted message_id=%s provider_id=%s",
-            submission.message_id,
-            provider_id,
+            "simulator accepted count=%s refused=%s",
+            len(deliveries),
+            len(submissions) - len(deliveries),
         )
-        return SubmitResult(provider_message_id=provider_id)
+        return outcomes
 
     def lookup(self, message_id: int) -> str | None:
         if self.name in settings.TMC_SIMULATOR_DOWN:
@@ -71,10 +92,27 @@ class SimulatorGateway:
         )
 
 
-def _schedule_report(provider_id: str, delay: float) -> None:
-    from tmc.gateways.simulator.tasks import simulator_report_delivery
+def _handsets(numbers: set[str]) -> dict[str, SimulatedHandset]:
+    """The handsets with these numbers, created as needed."""
+    found = {h.number: h for h in SimulatedHandset.objects.filter(number__in=numbers)}
+    missing = numbers - found.keys()
+    if missing:
+        # Two batches creating one number at once: the unique number keeps
+        # one row, and both then read it.
+        SimulatedHandset.objects.bulk_create(
+            [SimulatedHandset(number=number) for number in missing],
+            ignore_conflicts=True,
+        )
+        found.update(
+            (h.number, h) for h in SimulatedHandset.objects.filter(number__in=missing)
+        )
+    return found
+
+
+def _schedule_reports(provider_ids: list[str], delay: float) -> None:
+    from tmc.gateways.simulator.tasks import simulator_report_deliveries
 
     if delay > 0:
-        simulator_report_delivery.schedule(args=(provider_id,), delay=delay)
+        simulator_report_deliveries.schedule(args=(provider_ids,), delay=delay)
     else:
-        simulator_report_delivery(provider_id)
+        simulator_report_deliveries(provider_ids)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import defaultdict
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from tmc.gateways.base import DeliveryState
-from tmc.gateways.services import delivery_report_receive, inbound_receive
+from tmc.gateways.services import (
+    DeliveryReport,
+    delivery_reports_receive,
+    inbound_receive,
+)
 from tmc.gateways.simulator.adapter import NAME
 from tmc.gateways.simulator.models import SimulatedDelivery, SimulatedHandset
 from tmc.messaging.models import InboundMessage
@@ -19,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 # Outcomes are a simulation, not a secret: an ordinary generator is right.
 _outcomes = random.Random()  # noqa: S311  # nosec B311
+UNREACHABLE = "Handset unreachable"
 
 
 def _choose_state(handset: SimulatedHandset) -> DeliveryState | None:
@@ -36,30 +43,47 @@ def _choose_state(handset: SimulatedHandset) -> DeliveryState | None:
 
 def simulator_report(provider_message_id: str) -> DeliveryState | None:
     """Send the delivery report for one accepted submission, once."""
-    with transaction.atomic():
-        delivery = (
-            SimulatedDelivery.objects.select_for_update()
-            .select_related("handset")
-            .filter(provider_message_id=provider_message_id)
-            .first()
-        )
-        if delivery is None or delivery.reported_at is not None:
-            return None
-        state = _choose_state(delivery.handset)
-        delivery.reported_state = state.value if state else "silent"
-        delivery.reported_at = timezone.now()
-        delivery.save(update_fields=["reported_state", "reported_at"])
-    if state is None:
-        return None
+    return simulator_reports([provider_message_id]).get(provider_message_id)
 
-    reason = "" if state is DeliveryState.DELIVERED else "Handset unreachable"
-    delivery_report_receive(
-        gateway=delivery.gateway,
-        provider_message_id=provider_message_id,
-        state=state,
-        reason=reason,
-    )
-    return state
+
+def simulator_reports(
+    provider_message_ids: Sequence[str],
+) -> dict[str, DeliveryState | None]:
+    """Send the delivery reports for accepted submissions, each once.
+
+    Returns each reported id's state (None: its handset stays silent); ids
+    already reported, or unknown, are left out. One transaction for the
+    batch: the simulator marks what it reports and the platform records it
+    together, so a report is neither lost nor made twice.
+    """
+    with transaction.atomic():
+        # Locked: of two report tasks for one id, one reports it.
+        deliveries = list(
+            SimulatedDelivery.objects.select_for_update(of=("self",))
+            .select_related("handset")
+            .filter(provider_message_id__in=provider_message_ids, reported_at=None)
+            .order_by("pk")
+        )
+        states = {d.provider_message_id: _choose_state(d.handset) for d in deliveries}
+        now = timezone.now()
+        for state in set(states.values()):
+            SimulatedDelivery.objects.filter(
+                pk__in=[
+                    d.pk for d in deliveries if states[d.provider_message_id] is state
+                ]
+            ).update(reported_state=state.value if state else "silent", reported_at=now)
+
+        by_gateway: dict[str, list[DeliveryReport]] = defaultdict(list)
+        for delivery in deliveries:
+            state = states[delivery.provider_message_id]
+            if state is not None:
+                reason = "" if state is DeliveryState.DELIVERED else UNREACHABLE
+                by_gateway[delivery.gateway].append(
+                    DeliveryReport(delivery.provider_message_id, state, reason)
+                )
+        for gateway, reports in by_gateway.items():
+            delivery_reports_receive(gateway=gateway, reports=reports)
+    return states
 
 
 def handset_reply(*, handset_number: str, to: str, body: str) -> InboundMessage:

@@ -10,10 +10,17 @@ bind, sends them and records what the SMSC answers (see ``bind.py``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from django.db import transaction
 
-from tmc.gateways.base import GatewayError, Submission, SubmitResult
+from tmc.gateways.base import (
+    BatchOutcome,
+    GatewayError,
+    Submission,
+    SubmitResult,
+    submit_each,
+)
 from tmc.gateways.smpp.models import SmppPart
 from tmc.gateways.smpp.services import NAME, parts_queue
 
@@ -42,6 +49,9 @@ class SmppGateway:
             submission.parts,
         )
         return SubmitResult(provider_message_id="", pending=True)
+
+    def submit_batch(self, submissions: Sequence[Submission]) -> list[BatchOutcome]:
+        return submit_each(self, submissions)
 
     def lookup(self, message_id: int) -> str | None:
         """Whether the bind worker holds this message's parts.

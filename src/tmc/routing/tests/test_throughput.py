@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from tmc.routing.throughput import throughput_acquire, throughput_take
+from tmc.routing.throughput import (
+    throughput_acquire,
+    throughput_acquire_many,
+    throughput_take,
+    throughput_take_many,
+)
 
 RATE = 40.0
 BURST_SECONDS = 0.1  # a bucket of 4 tokens at 40/s
@@ -85,3 +90,13 @@ def test_acquire_gives_up_after_its_longest_wait(backend: str) -> None:
 
     assert not throughput_acquire(name="simulator-limited", max_wait=0)
     assert throughput_acquire(name="simulator-limited", max_wait=1.0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_takes_what_the_bucket_holds_and_no_more(backend: str) -> None:
+    capacity = int(RATE * BURST_SECONDS)
+
+    assert throughput_take_many(name="simulator-limited", count=10).granted == capacity
+    empty = throughput_take_many(name="simulator-limited", count=10)
+    assert (empty.granted, empty.wait > 0) == (0, True)
+    assert throughput_acquire_many(name="simulator-limited", count=2, max_wait=1) >= 1
