@@ -100,6 +100,7 @@ def _redis_take(name: str, rate: float, capacity: float, count: int) -> Taken:
 
 def _database_take(name: str, rate: float, capacity: float, count: int) -> Taken:
     wanted = max(1, min(count, math.floor(capacity)))
+    passes = 0
     while True:
         now = time.time()
         elapsed = Greatest(
@@ -130,11 +131,12 @@ def _database_take(name: str, rate: float, capacity: float, count: int) -> Taken
             )
             continue
         held = min(capacity, bucket.tokens + max(0.0, now - bucket.stamp) * rate)
-        if held < 1.0 or wanted == 1:
+        passes += 1
+        if held < 1.0 or passes > 4:
             return Taken(0, max((1.0 - held) / rate, 0.001))
-        # Fewer than wanted: take what is there (others may take it first,
-        # and the next pass asks for less again).
-        wanted = min(wanted - 1, math.floor(held))
+        # Fewer than wanted, or another worker took them between the UPDATE
+        # and the read: ask again for what is there now.
+        wanted = max(1, min(wanted, math.floor(held)))
 
 
 def bucket_take(*, name: str, rate: float, capacity: float) -> float:
