@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from tmc.gateways.base import Gateway, GatewayError, Submission, SubmitResult
+from tmc.gateways.base import (
+    BatchOutcome,
+    Gateway,
+    GatewayError,
+    Submission,
+    SubmitResult,
+)
 
 SIMULATOR = "simulator"
 
@@ -60,6 +68,9 @@ class DisabledGateway:
         self.name = name
 
     def submit(self, submission: Submission) -> SubmitResult:
+        raise GatewayError(f"{self.name} is disabled", permanent=False)
+
+    def submit_batch(self, submissions: Sequence[Submission]) -> list[BatchOutcome]:
         raise GatewayError(f"{self.name} is disabled", permanent=False)
 
     def lookup(self, message_id: int) -> str | None:
