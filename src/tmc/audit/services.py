@@ -9,7 +9,6 @@ database, and ``events_prune`` removes old events without breaking a chain.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import json
 import logging
@@ -24,14 +23,21 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models, transaction
-from django.db.models import Field, Q, QuerySet
+from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
 from tmc.accounts.models import Organisation
-from tmc.audit.chain import HASHED_FIELDS, canonical_time, event_hash
+from tmc.audit.chain import (
+    HashedText,
+    canonical_json,
+    canonical_time,
+    hashed_parts,
+    text_hash,
+)
 from tmc.audit.models import GENESIS_HASH, ActorKind, ChainHead, Event, chain_key
+from tmc.audit.store import chain_rows, event_append, events_append
 from tmc.identity.models import User
 from tmc.lib.phone import MASK, mask_number
 from tmc.lib.spreadsheet import csv_cell
@@ -140,9 +146,20 @@ def details_mask(details: dict[str, Any]) -> dict[str, Any]:
     result is plain JSON (dates become ISO strings), so what is hashed is
     exactly what the database gives back.
     """
-    masked = _mask_value(details, confidential=False, number=False)
-    plain: dict[str, Any] = json.loads(json.dumps(masked, cls=DjangoJSONEncoder))
+    plain: dict[str, Any] = json.loads(_details_json(details))
     return plain
+
+
+def _details_json(details: dict[str, Any]) -> str:
+    """The masked details as canonical JSON: hashed and stored as they are."""
+    masked = _mask_value(details, confidential=False, number=False)
+    return json.dumps(
+        masked,
+        cls=DjangoJSONEncoder,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 def _actor(
@@ -191,7 +208,7 @@ def event_record(
     """
     if organisation is None and actor is not None:
         organisation = actor.organisation
-    event = _event_new(
+    event, details_json = _event_new(
         action=action,
         organisation=organisation,
         actor=actor,
@@ -206,7 +223,7 @@ def event_record(
     # No savepoint: if the append fails, the change it records must not
     # commit either, so the caller's transaction is left to roll back.
     with transaction.atomic(savepoint=False):
-        _append(event)
+        _append(event, details_json)
     logger.info(
         "event %s id=%s organisation_id=%s actor=%s:%s",
         action,
@@ -273,10 +290,12 @@ def _event_new(
     details: dict[str, Any] | None,
     request: HttpRequest | None,
     request_id: str | None,
-) -> Event:
+) -> tuple[Event, str]:
+    """The event, not yet linked, and its masked details as canonical JSON."""
     kind, ref, label = _actor(actor, actor_kind, actor_ref, actor_label, request)
     user_agent = request.META.get("HTTP_USER_AGENT", "") if request else ""
-    return Event(
+    details_json = _details_json(details or {})
+    event = Event(
         organisation=organisation,
         actor=actor,
         actor_kind=kind,
@@ -287,11 +306,13 @@ def _event_new(
         target_id=(
             str(getattr(target, "pk", "") or "")[:64] if target is not None else ""
         ),
-        details=details_mask(details or {}),
+        # What the caller reads back is what the database will give back.
+        details=json.loads(details_json),
         ip_address=client_address(request),
         user_agent=CONTROL_CHARACTERS.sub("", user_agent)[:300],
         request_id=(current_request_id() if request_id is None else request_id)[:64],
     )
+    return event, details_json
 
 
 def _target_type(target: Any) -> str:
@@ -303,124 +324,48 @@ def _target_type(target: Any) -> str:
     return str(name)[:40]
 
 
-def _append(event: Event) -> None:
-    key = chain_key(event.organisation.pk if event.organisation else None)
-    # Every action pays for this, so it speaks SQL directly: the ORM's query
-    # building cost more than the three statements themselves.
-    with connection.cursor() as cursor:
-        # Two transactions appending to one chain would both read the same
-        # last hash and fork the chain: both new events would claim the same
-        # predecessor and sequence. Locking the head row makes the second
-        # wait until the first commits, then read the new end. The lock is
-        # held to the end of the caller's transaction, so record events last
-        # in it. (SQLite has no row locks; its writers take turns whole.)
-        head_id, last_sequence, last_hash = _head_take(cursor, key)
-
-        event.chain = key
-        event.sequence = last_sequence + 1
-        event.previous_hash = last_hash
-        # Taken under the lock, so times follow the sequence within a chain,
-        # which is what pruning by age relies on.
-        event.created_at = timezone.now()
-        event.hash = event_hash({name: getattr(event, name) for name in HASHED_FIELDS})
-        sql, fields = _event_insert()
-        cursor.execute(sql, _event_values(event, fields))
-        event.pk = cursor.fetchone()[0]
-        event._state.adding = False
-        _head_move(cursor, head_id, event.sequence, event.hash)
+def _append(event: Event, details_json: str) -> None:
+    """Join ``event`` to its chain: set its chain and time, hash, insert."""
+    event.chain = chain_key(event.organisation_id)
+    # Taken before the head is locked; a concurrent writer may link its event
+    # first with a time a few microseconds later. Pruning only ever removes
+    # the events before a chain's first one at or after the cut-off, so such
+    # an inversion at worst keeps an event one prune longer.
+    event.created_at = timezone.now()
+    event_append(event, _hashed(event, details_json), details_json)
 
 
-def _append_many(events: list[Event]) -> None:
+def _append_many(events: list[tuple[Event, str]]) -> None:
     """``_append`` for several events of one chain: one lock, one insert."""
-    key = chain_key(events[0].organisation_id)
-    assert all(chain_key(event.organisation_id) == key for event in events)
-    sql, fields = _event_insert()
-    insert = sql.rsplit(" RETURNING ", 1)[0]
-    with connection.cursor() as cursor:
-        # The same head lock as ``_append``, taken once for the batch.
-        head_id, last_sequence, last_hash = _head_take(cursor, key)
-
-        moment = timezone.now()
-        rows = []
-        for event in events:
-            last_sequence += 1
-            event.chain = key
-            event.sequence = last_sequence
-            event.previous_hash = last_hash
-            event.created_at = moment
-            event.hash = event_hash(
-                {name: getattr(event, name) for name in HASHED_FIELDS}
-            )
-            last_hash = event.hash
-            rows.append(_event_values(event, fields))
-        cursor.executemany(insert, rows)
-        _head_move(cursor, head_id, last_sequence, last_hash)
-
-
-def _event_values(
-    event: Event, fields: list[tuple[Field[Any, Any], bool]]
-) -> list[Any]:
-    return [
-        getattr(event, field.attname)
-        if plain
-        else field.get_db_prep_save(getattr(event, field.attname), connection)
-        for field, plain in fields
-    ]
-
-
-def _head_move(cursor: Any, head_id: int, sequence: int, last_hash: str) -> None:
-    cursor.execute(
-        f"UPDATE {ChainHead._meta.db_table} "  # noqa: S608  # nosec B608
-        "SET last_sequence = %s, last_hash = %s WHERE id = %s",
-        [sequence, last_hash, head_id],
+    key = chain_key(events[0][0].organisation_id)
+    moment = timezone.now()
+    for event, _ in events:
+        assert chain_key(event.organisation_id) == key
+        event.chain = key
+        event.created_at = moment
+    events_append(
+        [
+            (event, _hashed(event, details_json), details_json)
+            for event, details_json in events
+        ]
     )
 
 
-def _head_take(cursor: Any, key: str) -> tuple[int, int, str]:
-    """Lock the chain's head row, creating it for the chain's first event."""
-    head = _head_locked(cursor, key)
-    if head is None:
-        # The first event of a chain: two creators race on the unique
-        # chain key, the loser re-reads the winner's row, and both then
-        # lock it.
-        ChainHead.objects.get_or_create(chain=key)
-        head = _head_locked(cursor, key)
-        assert head is not None
-    return head
-
-
-def _head_locked(cursor: Any, key: str) -> tuple[int, int, str] | None:
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    cursor.execute(
-        "SELECT id, last_sequence, last_hash "  # noqa: S608  # nosec B608
-        f"FROM {ChainHead._meta.db_table} WHERE chain = %s{lock}",
-        [key],
+def _hashed(event: Event, details_json: str) -> HashedText:
+    return hashed_parts(
+        action=event.action,
+        actor_kind=event.actor_kind,
+        actor_label=event.actor_label,
+        actor_ref=event.actor_ref,
+        chain=event.chain,
+        created_at=canonical_time(event.created_at),
+        details_json=details_json,
+        ip_address=event.ip_address,
+        request_id=event.request_id,
+        target_id=event.target_id,
+        target_type=event.target_type,
+        user_agent=event.user_agent,
     )
-    row = cursor.fetchone()
-    return None if row is None else (row[0], row[1], row[2])
-
-
-# Fields whose Python value is already what the database takes; the others
-# (times, JSON, addresses) go through their field's own conversion.
-PLAIN_FIELDS = (models.CharField, models.PositiveBigIntegerField, models.ForeignKey)
-
-
-@functools.cache
-def _event_insert() -> tuple[str, list[tuple[Field[Any, Any], bool]]]:
-    """The INSERT of one event, built once from the model's own fields."""
-    fields = [
-        (field, type(field) in PLAIN_FIELDS)
-        for field in Event._meta.concrete_fields
-        if not field.primary_key
-    ]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field, _ in fields)
-    values = ", ".join(["%s"] * len(fields))
-    sql = (
-        f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608  # nosec B608
-        f"VALUES ({values}) RETURNING {quote(Event._meta.pk.column)}"
-    )
-    return sql, fields
 
 
 # --- reading the log --------------------------------------------------------------
@@ -585,45 +530,60 @@ def anchors_read(path: Path) -> list[Anchor]:
     return anchors
 
 
-def _rows(chain: str) -> Iterator[tuple[Any, ...]]:
-    """The chain's events in order, as ``(pk, *HASHED_FIELDS, hash)``.
-
-    Read below the ORM: verify touches every event, and the ORM's per-row
-    conversions cost more than the hashing. ``_stored`` does the two that
-    the hash needs.
-    """
-    quote = connection.ops.quote_name
-    names = ("id", *HASHED_FIELDS, "hash")
-    columns = ", ".join(quote(_column(name)) for name in names)
-    sql = (
-        f"SELECT {columns} FROM {quote(Event._meta.db_table)} "  # noqa: S608  # nosec B608
-        f"WHERE {quote('chain')} = %s ORDER BY {quote('sequence')}"
-    )
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [chain])
-        while rows := cursor.fetchmany(5000):
-            yield from rows
-
-
-def _column(name: str) -> str:
-    field = Event._meta.get_field(name)
-    assert isinstance(field, Field)
-    return str(field.column)
-
-
-def _stored(row: tuple[Any, ...]) -> dict[str, Any]:
-    """The hashed fields of a raw row, as the ORM would have read them."""
-    fields = dict(zip(HASHED_FIELDS, row[1:-1], strict=True))
-    moment = fields["created_at"]
-    if isinstance(moment, str):
+def _row_hash(row: tuple[Any, ...]) -> str:
+    """The hash a ``chain_rows`` row should carry, from its contents."""
+    (
+        _,
+        chain,
+        sequence,
+        moment,
+        actor_kind,
+        actor_ref,
+        actor_label,
+        action,
+        target_type,
+        target_id,
+        details,
+        ip_address,
+        user_agent,
+        request_id,
+        previous_hash,
+        _,
+    ) = row
+    if moment[10] == " ":
         # SQLite keeps times as naive UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]":
         # rewritten straight into the canonical form, which is cheaper than
         # a round trip through datetime on a walk over every event.
         fraction = "" if "." in moment else ".000000"
-        fields["created_at"] = f"{moment.replace(' ', 'T')}{fraction}+00:00"
-    if isinstance(fields["details"], str):  # JSON comes back as its text
-        fields["details"] = json.loads(fields["details"])
-    return fields
+        moment = f"{moment[:10]}T{moment[11:]}{fraction}+00:00"
+
+    def digest(details_json: str) -> str:
+        parts = hashed_parts(
+            action=action,
+            actor_kind=actor_kind,
+            actor_label=actor_label,
+            actor_ref=actor_ref,
+            chain=chain,
+            created_at=moment,
+            details_json=details_json,
+            ip_address=ip_address,
+            request_id=request_id,
+            target_id=target_id,
+            target_type=target_type,
+            user_agent=user_agent,
+        )
+        return text_hash(parts.text(previous_hash, sequence))
+
+    if not isinstance(details, str):
+        return digest(canonical_json(details))
+    # SQLite gives JSON back as its stored text. Events written by
+    # ``event_record`` store the canonical text that was hashed, so it hashes
+    # as it is; older rows were stored in Django's own layout, and only
+    # they pay for parsing and writing it out again.
+    hashed = digest(details)
+    if hashed != row[-1]:
+        hashed = digest(canonical_json(json.loads(details)))
+    return hashed
 
 
 def _chain_walk(
@@ -632,22 +592,20 @@ def _chain_walk(
     """Walk one chain; return the first problem, or None if it holds."""
     expected_sequence = head.base_sequence + 1
     previous = head.base_hash
-    for row in _rows(head.chain):
-        pk, stored = row[0], row[-1]
-        fields = _stored(row)
-        sequence = fields["sequence"]
+    for row in chain_rows(head.chain):
+        pk, sequence, stored = row[0], row[2], row[-1]
         report.events += 1
         if sequence != expected_sequence:
             return (
                 f"{head.chain}: event {expected_sequence} is missing "
                 f"(the next is {sequence}, id {pk})"
             )
-        if fields["previous_hash"] != previous:
+        if row[-2] != previous:
             return (
                 f"{head.chain}: event {sequence} (id {pk}) does not link to "
                 "the event before it"
             )
-        if event_hash(fields) != stored:
+        if _row_hash(row) != stored:
             return (
                 f"{head.chain}: event {sequence} (id {pk}) was changed after it "
                 "was written (its hash does not match its contents)"

@@ -399,3 +399,46 @@ def test_an_event_written_on_a_whole_second_still_verifies(
 
     assert Event.objects.get(action="test.whole_second").created_at == whole
     assert chains_verify().ok
+
+
+# --- the hashed format ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", 'quote " and back\\slash', "tab\tnew\nline\x01", "é ü 漢字 🙂", ""],
+)
+@pytest.mark.parametrize("address", [None, "192.0.2.1", "2001:db8::1"])
+def test_the_hash_is_of_the_sorted_compact_json_of_the_event(
+    text: str, address: str | None
+) -> None:
+    """I7: the hand-written canonical object is the general encoder's, byte
+    for byte, so stored chains keep verifying."""
+    import hashlib
+    import json
+
+    from tmc.audit.chain import VERSION, event_hash
+
+    fields: dict[str, Any] = {
+        "chain": "org:7",
+        "sequence": 12,
+        "created_at": timezone.now(),
+        "actor_kind": "user",
+        "actor_ref": "3",
+        "actor_label": f"user:{text}",
+        "action": "contact.updated",
+        "target_type": "contact",
+        "target_id": "41",
+        "details": {"b": [1, 2.5, None, True], "a": {"z": text, "y": {}}},
+        "ip_address": address,
+        "user_agent": text,
+        "request_id": "r-1",
+        "previous_hash": "ab" * 32,
+    }
+    payload = {**fields, "v": VERSION}
+    payload["created_at"] = fields["created_at"].isoformat(timespec="microseconds")
+    reference = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+    assert event_hash(fields) == hashlib.sha256(reference.encode()).hexdigest()
