@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -60,3 +61,32 @@ def _scratch_postgres(url: str) -> str:
 
     atexit.register(drop)
     return urlunsplit(parts._replace(path=f"/{scratch}"))
+
+
+def table_copy(source: str, copy: str) -> None:
+    """Create ``copy`` with the shape of ``source``: columns, keys, indexes.
+
+    For a floor that writes the same rows as the measured path into a table
+    that costs as much to write to. On PostgreSQL foreign keys are not
+    copied; on SQLite they are.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"CREATE TABLE {copy} (LIKE {source} INCLUDING ALL)")
+            return
+        cursor.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = %s AND sql IS NOT NULL "
+            "ORDER BY type DESC",
+            [source],
+        )
+        for number, (statement,) in enumerate(cursor.fetchall()):
+            statement = statement.replace(f'"{source}"', f'"{copy}"')
+            # Index names are unique in the whole database: give each a new one.
+            statement = re.sub(
+                r'\A(CREATE (?:UNIQUE )?INDEX )"[^"]+"',
+                rf'\1"{copy}_{number}"',
+                statement,
+            )
+            cursor.execute(statement)
