@@ -23,7 +23,8 @@ commands:
   numbers ACTION   the virtual numbers replies come to: add, list or retire
   routes ACTION    routes by number prefix and gateway health: list, set, delete, reset
   simulate reply   act as a simulated handset texting one of our numbers
-  smpp             hold the SMPP bind that carries messages (TMC_GATEWAY=smpp)
+  smpp             hold the SMPP binds that carry messages (TMC_SMPP_* or --provider)
+  gateway test     send one text through a provider and wait for its receipt
   smtp             run the email-to-SMS server (mail to <number>@TMC_SMS_DOMAIN)
   segments         count a text's encoding and parts (text on stdin, JSON out)
   apikey ACTION    API keys: create (printed once), list or revoke
@@ -46,6 +47,7 @@ COMMANDS = {
     "routes": "routes",
     "simulate": "simulate",
     "smpp": "smpp",
+    "gateway": "gateway",
     "smtp": "smtp",
     "segments": "segments",
     "apikey": "apikey",

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import HttpRequest
 
 from tmc.accounts.models import CreditLedgerEntry, Organisation, Package
@@ -251,3 +251,10 @@ def sending_settings_set(
                 request=request,
             )
     logger.info("sending settings changed organisation_id=%s", organisation.pk)
+
+
+def organisation_named(text: str) -> Organisation | None:
+    """The organisation an operator named on the command line: id or name."""
+    return Organisation.objects.filter(
+        Q(name=text) | Q(pk=int(text) if text.isdigit() else None)
+    ).first()

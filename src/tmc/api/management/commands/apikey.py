@@ -5,10 +5,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Q
 from django.utils import timezone
 
 from tmc.accounts.models import Organisation
+from tmc.accounts.services import organisation_named
 from tmc.api.models import ApiKey, Scope
 from tmc.api.services import api_key_create, api_key_revoke
 from tmc.identity.models import User
@@ -72,9 +72,7 @@ class Command(BaseCommand):
             self._list(organisation)
 
     def _organisation(self, org: str) -> Organisation:
-        found = Organisation.objects.filter(
-            Q(name=org) | Q(pk=int(org) if org.isdigit() else None)
-        ).first()
+        found = organisation_named(org)
         if found is None:
             raise CommandError(f"No organisation {org!r}.")
         return found

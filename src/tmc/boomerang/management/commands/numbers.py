@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Q
 
-from tmc.accounts.models import Organisation
+from tmc.accounts.services import organisation_named
 from tmc.boomerang.models import Ticket, VirtualNumber
 from tmc.boomerang.services import number_retire, numbers_add
 
@@ -47,10 +47,7 @@ class Command(BaseCommand):
     def _add(self, numbers: list[str], org: str | None) -> None:
         organisation = None
         if org:
-            found = Organisation.objects.filter(
-                Q(name=org) | Q(pk=int(org) if org.isdigit() else None)
-            )
-            organisation = found.first()
+            organisation = organisation_named(org)
             if organisation is None:
                 raise CommandError(f"No organisation {org!r}.")
         try:
