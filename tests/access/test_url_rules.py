@@ -333,6 +333,7 @@ def test_client_users_never_reach_staff_pages(
         "member_id": 1,
         "number_id": 1,
         "provider_id": 1,
+        "package_id": 1,
         "kind": "smpp",
     }
 

@@ -18,16 +18,55 @@ if TYPE_CHECKING:
 
 
 class Package(models.Model):
-    """A product a client buys: a block of message credits."""
+    """A product a client buys: a block of message credits and its prices.
+
+    A part to a destination costs the price of its country
+    (``PackagePrice``), else ``credits_per_part``. ``monthly_allowance``
+    parts a calendar month are free and are used before any credit.
+    """
 
     name = models.CharField(max_length=80, unique=True)
     credits = models.PositiveIntegerField(help_text="Credits added on purchase.")
+    credits_per_part = models.PositiveIntegerField(
+        default=1, help_text="Credits per part to countries without a price."
+    )
+    monthly_allowance = models.PositiveIntegerField(
+        default=0, help_text="Parts free each calendar month, before credits."
+    )
 
     class Meta:
         ordering = ["credits"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class PackagePrice(models.Model):
+    """What a part to one destination country costs on a package."""
+
+    package = models.ForeignKey(
+        Package, on_delete=models.CASCADE, related_name="prices"
+    )
+    # The ITU country calling code, digits only ("44", "33", "1"): these
+    # form a prefix code, so a number's price is found from its first digits.
+    country_code = models.CharField(max_length=3)
+    credits_per_part = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["country_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["package", "country_code"],
+                name="package_price_one_per_country",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(credits_per_part__gte=1),
+                name="package_price_at_least_one_credit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"+{self.country_code}: {self.credits_per_part} per part"
 
 
 def _default_time_zone() -> str:
@@ -59,6 +98,11 @@ class Organisation(models.Model):
     # Hours a message may wait for a gateway before it expires and is
     # refunded; None follows TMC_MESSAGE_VALIDITY_HOURS.
     message_validity_hours = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Parts of the package's monthly allowance used in ``allowance_month``
+    # (its first day); a new month starts from nothing. Changed only by
+    # accounts.pricing.allowance_take/_give_back under the row's lock.
+    allowance_month = models.DateField(null=True, blank=True)
+    allowance_used = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
     # On the free trial: it texts only numbers it has verified, each text
     # carrying a notice. Ended by tmc.messaging.trial.trial_end.

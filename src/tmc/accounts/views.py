@@ -13,6 +13,7 @@ from tmc.accounts.forms import (
     VerificationCodeForm,
     VerifiedNumberForm,
 )
+from tmc.accounts.pricing import allowance_left, price_list, region_names
 from tmc.accounts.scoping import get_for_user_or_404
 from tmc.accounts.services import sending_settings_set
 from tmc.formerrors import form_errors_add
@@ -46,6 +47,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     status_counts = [
         (label, by_status.get(value, 0)) for value, label in Message.Status.choices
     ]
+    prices = price_list(organisation)
+    country_prices = [
+        (code, ", ".join(region_names(code)), price)
+        for code, price in sorted(prices.by_code.items())
+    ]
     return render(
         request,
         "accounts/dashboard.html",
@@ -54,6 +60,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "status_counts": status_counts,
             "total_messages": sum(by_status.values()),
             "recent": Message.objects.for_user(user)[:5],
+            "prices": prices,
+            "country_prices": country_prices,
+            "allowance_left": allowance_left(organisation, prices),
         },
     )
 

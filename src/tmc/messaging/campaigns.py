@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -34,6 +34,15 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from tmc.accounts import encryption
+from tmc.accounts.pricing import (
+    Charge,
+    PriceList,
+    allowance_left,
+    allowance_lock,
+    allowance_take,
+    charge_plan,
+    price_list,
+)
 from tmc.accounts.services import InsufficientCredit, credits_debit
 from tmc.audit.services import event_record
 from tmc.bulkinsert import rows_insert
@@ -100,6 +109,10 @@ class CampaignPreview:
     # campaign is then held until this instant.
     hold_until: datetime | None = None
     quiet_hours: str = ""
+    # Each message's credits and free parts (accounts.pricing), priced by
+    # its destination, the package's allowance used first.
+    charge: Charge = field(default_factory=lambda: Charge(credits=(), free_parts=()))
+    prices: PriceList = field(default_factory=PriceList)
 
     @property
     def recipient_count(self) -> int:
@@ -107,8 +120,11 @@ class CampaignPreview:
 
     @property
     def credits(self) -> int:
-        # One credit per part of each message, as for a single text.
-        return self.recipient_count * self.segments.parts
+        return self.charge.total_credits
+
+    @property
+    def free_parts(self) -> int:
+        return self.charge.total_free
 
     @property
     def balance_after(self) -> int:
@@ -302,6 +318,9 @@ def campaign_preview(
             "quiet_end",
             "is_trial",
             "message_validity_hours",
+            "package",
+            "allowance_month",
+            "allowance_used",
         ]
     )
     book, errors = _address_book(user, contact_ids, group_ids)
@@ -341,6 +360,7 @@ def campaign_preview(
     assert sender_id is not None
 
     quiet = organisation.quiet_hours
+    prices = price_list(organisation)
     preview = CampaignPreview(
         recipients=tuple(kept),
         removed=tuple(removed),
@@ -350,6 +370,10 @@ def campaign_preview(
         balance=organisation.credit_balance,
         hold_until=organisation.quiet_release(timezone.now()),
         quiet_hours=quiet.describe() if quiet else "",
+        charge=charge_plan(
+            prices, kept, segments.parts, allowance_left(organisation, prices)
+        ),
+        prices=prices,
     )
     if preview.credits > preview.balance:
         short = InsufficientCredit(needed=preview.credits, available=preview.balance)
@@ -364,8 +388,10 @@ def campaign_preview(
 _MESSAGE_COLUMNS = (
     "organisation_id", "created_by_id", "campaign_id", "uid", "sender",
     "recipient_sealed", "recipient_index", "recipient_route", "body_sealed",
-    "encoding", "parts", "credits", "status", "gateway", "provider_message_id",
+    "encoding", "parts", "status", "gateway", "provider_message_id",
     "failure_reason", "created_at", "attempts", "expires_at",
+    # From the Charge, joined at insert time: see _messages_insert.
+    "credits", "free_parts",
 )  # fmt: skip
 
 
@@ -403,7 +429,6 @@ def _message_rows(
                 sealer.encrypt(preview.body, context=body_context + uid_text),
                 encoding,
                 parts,
-                parts,
                 queued,
                 "",
                 "",
@@ -416,11 +441,18 @@ def _message_rows(
     return rows
 
 
-def _messages_insert(campaign: Campaign, rows: list[tuple[Any, ...]]) -> None:
+def _messages_insert(
+    campaign: Campaign, rows: list[tuple[Any, ...]], charge: Charge
+) -> None:
     rows_insert(
         Message._meta.db_table,
         _MESSAGE_COLUMNS,
-        ((owner, by, campaign.pk, *rest) for owner, by, *rest in rows),
+        (
+            (owner, by, campaign.pk, *rest, credits, free)
+            for (owner, by, *rest), credits, free in zip(
+                rows, charge.credits, charge.free_parts, strict=True
+            )
+        ),
     )
 
 
@@ -458,7 +490,19 @@ def campaign_send(
     rows = _message_rows(user, preview, created_at, expires_at)
 
     with transaction.atomic():
-        _check_limits(user, preview.credits)
+        charge = preview.charge
+        if preview.prices.allowance:
+            # Read the allowance again under the organisation's row lock, held
+            # from here to commit: campaigns of an organisation with an
+            # allowance take turns, and none uses a free part twice.
+            locked = allowance_lock(user.organisation)
+            charge = charge_plan(
+                preview.prices,
+                preview.recipients,
+                preview.segments.parts,
+                allowance_left(locked, preview.prices, now),
+            )
+        _check_limits(user, charge.total_credits)
         campaign = Campaign(
             organisation=user.organisation,
             created_by=user,
@@ -469,23 +513,26 @@ def campaign_send(
             invalid_count=len(preview.invalid),
             duplicate_count=len(preview.duplicates),
             opted_out_count=len(preview.opted_out),
-            credits_reserved=preview.credits,
+            credits_reserved=charge.total_credits,
+            free_parts=charge.total_free,
             hold_until=preview.hold_until,
         )
         campaign.seal(body=preview.body)
         campaign.save()
-        _messages_insert(campaign, rows)
+        _messages_insert(campaign, rows, charge)
+        allowance_take(user.organisation, charge.total_free, now)
         # Reserved last, so the organisation's row is locked only from here
         # to commit. The debit is a conditional UPDATE: a second campaign
         # racing for the same credits waits on the row lock, then re-checks
         # the balance the first one left, and is refused rather than
         # overdrawing; its rows roll back with it.
         try:
-            credits_debit(
-                organisation=user.organisation,
-                amount=preview.credits,
-                reason=f"Campaign {campaign.pk}",
-            )
+            if charge.total_credits:
+                credits_debit(
+                    organisation=user.organisation,
+                    amount=charge.total_credits,
+                    reason=f"Campaign {campaign.pk}",
+                )
         except InsufficientCredit as exc:
             raise ValidationError({"body": str(exc)}) from exc
         # Ids and counts only: the body and the numbers stay out of the log.
@@ -503,6 +550,7 @@ def campaign_send(
                 "sender": campaign.sender,
                 "parts": campaign.parts,
                 "credits": campaign.credits_reserved,
+                "free_parts": campaign.free_parts,
                 "encoding": campaign.encoding,
             },
             request=request,

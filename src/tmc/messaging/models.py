@@ -85,6 +85,7 @@ class Campaign(OrganisationOwned):
     duplicate_count = models.PositiveIntegerField(default=0)
     opted_out_count = models.PositiveIntegerField(default=0)
     credits_reserved = models.PositiveIntegerField()
+    free_parts = models.PositiveIntegerField(default=0, db_default=0)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED
     )
@@ -174,6 +175,8 @@ class Message(OrganisationOwned):
     )
     parts = models.PositiveSmallIntegerField()
     credits = models.PositiveIntegerField()
+    # Parts paid for by the package's monthly allowance rather than credits.
+    free_parts = models.PositiveSmallIntegerField(default=0, db_default=0)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED
     )

@@ -20,6 +20,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from tmc.accounts.models import CreditLedgerEntry, Organisation
+from tmc.accounts.pricing import (
+    allowance_left,
+    allowance_lock,
+    allowance_take,
+    charge_plan,
+    price_list,
+)
 from tmc.accounts.services import InsufficientCredit, credits_add, credits_debit
 from tmc.api import webhooks
 from tmc.audit.services import event_record
@@ -71,11 +78,13 @@ class ComposedMessage:
     body: str
     segments: SegmentCount
     lookalikes_replaced: int = 0
+    # The package's price for the recipient's country (accounts.pricing).
+    price_per_part: int = 1
 
     @property
     def credits(self) -> int:
-        # One credit per part: what the provider charges us for.
-        return self.segments.parts
+        """The cost before any monthly allowance."""
+        return self.segments.parts * self.price_per_part
 
 
 def _resolve_sender(user: User, requested: str) -> SenderId | None:
@@ -169,6 +178,7 @@ def message_compose(
         body=body,
         segments=segments,
         lookalikes_replaced=replaced,
+        price_per_part=price_list(organisation).per_part(normalised),
     )
 
 
@@ -239,10 +249,10 @@ def message_create(
     worker; its validity period counts from then.
     """
     assert transaction.get_connection().in_atomic_block
-    credits = composed.credits if charge else 0
+    now = timezone.now()
+    credits, free_parts = _charge(user, composed, now) if charge else (0, 0)
     if credits:
         _check_limits(user, credits)
-    now = timezone.now()
     hold_until = user.organisation.quiet_release(now) if quiet_hours else None
     message = Message(
         organisation=user.organisation,
@@ -251,11 +261,13 @@ def message_create(
         encoding=composed.segments.encoding,
         parts=composed.segments.parts,
         credits=credits,
+        free_parts=free_parts,
         hold_until=hold_until,
         expires_at=message_expiry(user.organisation, hold_until or now),
     )
     message.seal(recipient=composed.recipient, body=composed.body)
     message.save()
+    allowance_take(user.organisation, free_parts, now)
     try:
         if credits:
             credits_debit(
@@ -276,6 +288,8 @@ def message_create(
         "encoding": message.encoding,
         **(details or {}),
     }
+    if free_parts:
+        recorded["free_parts"] = free_parts
     if composed.lookalikes_replaced:
         recorded["lookalikes_replaced"] = composed.lookalikes_replaced
     if hold_until is not None:
@@ -303,6 +317,21 @@ def message_create(
 
     transaction.on_commit(queue)
     return message
+
+
+def _charge(user: User, composed: ComposedMessage, now: datetime) -> tuple[int, int]:
+    """(credits, free parts) of a text, its free parts from the allowance.
+
+    With an allowance the organisation's row is locked here until commit,
+    so two sends at once take turns at it.
+    """
+    prices = price_list(user.organisation)
+    free = 0
+    if prices.allowance:
+        locked = allowance_lock(user.organisation)
+        free = allowance_left(locked, prices, now)
+    plan = charge_plan(prices, [composed.recipient], composed.segments.parts, free)
+    return plan.total_credits, plan.total_free
 
 
 def message_expiry(organisation: Organisation, start: datetime) -> datetime:

@@ -28,6 +28,7 @@ class Capability(StrEnum):
     FIND_ORGANISATIONS = "find organisations, see status, package and usage"
     ADJUST_CREDITS = "adjust credits (a ledger entry with a reason)"
     CHANGE_PACKAGE = "change an organisation's package"
+    MANAGE_PACKAGES = "set packages' prices per country and monthly allowances"
     UNLOCK_USERS = "unlock client users"
     VIEW_FULL_NUMBERS = "see full mobile numbers (each view logged)"
     MANAGE_GATEWAYS = "manage gateway providers"
@@ -40,6 +41,7 @@ MINIMUM_LEVEL: dict[Capability, Level] = {
     Capability.FIND_ORGANISATIONS: Level.STANDARD,
     Capability.ADJUST_CREDITS: Level.ACCOUNTANT,
     Capability.CHANGE_PACKAGE: Level.ACCOUNTANT,
+    Capability.MANAGE_PACKAGES: Level.ACCOUNTANT,
     Capability.UNLOCK_USERS: Level.SUPER_USER,
     Capability.VIEW_FULL_NUMBERS: Level.SUPER_USER,
     Capability.MANAGE_GATEWAYS: Level.SUPER_USER,

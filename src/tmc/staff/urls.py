@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tmc.staff import views
+from tmc.staff import package_views, views
 
 app_name = "staff"
 
@@ -11,6 +11,13 @@ urlpatterns = [
     path("second-password/", views.second_password, name="second_password"),
     path("password/", views.password, name="password"),
     path("levels/", views.levels, name="levels"),
+    path("packages/", package_views.packages, name="packages"),
+    path("packages/<int:package_id>/", package_views.package_edit, name="package_edit"),
+    path(
+        "packages/<int:package_id>/prices/delete/",
+        package_views.package_price_delete,
+        name="package_price_delete",
+    ),
     path("keepalive/", views.keepalive, name="keepalive"),
     path(
         "organisations/<int:organisation_id>/", views.organisation, name="organisation"
