@@ -28,8 +28,7 @@ _outcomes = random.Random()  # noqa: S311  # nosec B311
 UNREACHABLE = "Handset unreachable"
 
 
-def _choose_state(handset: SimulatedHandset) -> DeliveryState | None:
-    outcome = handset.outcome
+def _choose_state(outcome: str) -> DeliveryState | None:
     if outcome == SimulatedHandset.Outcome.SILENT:
         return None
     if outcome == SimulatedHandset.Outcome.FAIL:
@@ -60,27 +59,30 @@ def simulator_reports(
         # Locked: of two report tasks for one id, one reports it.
         deliveries = list(
             SimulatedDelivery.objects.select_for_update(of=("self",))
-            .select_related("handset")
             .filter(provider_message_id__in=provider_message_ids, reported_at=None)
             .order_by("pk")
+            .values_list("pk", "provider_message_id", "gateway", "handset__outcome")
         )
-        states = {d.provider_message_id: _choose_state(d.handset) for d in deliveries}
+        states = {
+            provider_id: _choose_state(outcome)
+            for _, provider_id, _, outcome in deliveries
+        }
         now = timezone.now()
         for state in set(states.values()):
             SimulatedDelivery.objects.filter(
                 pk__in=[
-                    d.pk for d in deliveries if states[d.provider_message_id] is state
+                    pk
+                    for pk, provider_id, *_ in deliveries
+                    if states[provider_id] is state
                 ]
             ).update(reported_state=state.value if state else "silent", reported_at=now)
 
         by_gateway: dict[str, list[DeliveryReport]] = defaultdict(list)
-        for delivery in deliveries:
-            state = states[delivery.provider_message_id]
+        for _, provider_id, gateway, _ in deliveries:
+            state = states[provider_id]
             if state is not None:
                 reason = "" if state is DeliveryState.DELIVERED else UNREACHABLE
-                by_gateway[delivery.gateway].append(
-                    DeliveryReport(delivery.provider_message_id, state, reason)
-                )
+                by_gateway[gateway].append(DeliveryReport(provider_id, state, reason))
         for gateway, reports in by_gateway.items():
             delivery_reports_receive(gateway=gateway, reports=reports)
     return states
