@@ -3,11 +3,12 @@
 A campaign still queued (held for quiet hours, say) or sending can be
 cancelled by its author, a Controller or an Administrator. Its messages not
 yet handed to a gateway are withdrawn (CANCELLED) and their credits come
-back in one ledger refund. Messages a dispatcher has already claimed
-(SUBMITTING) go ahead: they are being handed over at that moment and are
-charged as sent. One that such a dispatcher's worker then leaves behind is
-put back in the queue by the reconciler, where no dispatcher of a cancelled
-campaign takes it, and the expiry sweep refunds it.
+back in one ledger refund, their free parts to this month's allowance.
+Messages a dispatcher has already claimed (SUBMITTING) go ahead: they are
+being handed over at that moment and are charged as sent. One that such a
+dispatcher's worker then leaves behind is put back in the queue by the
+reconciler, where no dispatcher of a cancelled campaign takes it, and the
+expiry sweep refunds it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from tmc.accounts.models import CreditLedgerEntry
+from tmc.accounts.pricing import allowance_give_back
 from tmc.accounts.services import credits_add
 from tmc.audit.services import event_record
 from tmc.identity.models import Role, User
@@ -84,11 +86,12 @@ def campaign_cancel(
         # Only this transaction ever moves the campaign's messages to
         # CANCELLED (the campaign's own UPDATE above made it the one), so
         # their sum is exactly what it withdrew.
-        refund = (
-            Message.objects.filter(
-                campaign_id=campaign.pk, status=Message.Status.CANCELLED
-            ).aggregate(total=Sum("credits"))["total"]
-            or 0
+        withdrawn_cost = Message.objects.filter(
+            campaign_id=campaign.pk, status=Message.Status.CANCELLED
+        ).aggregate(credits=Sum("credits"), free=Sum("free_parts"))
+        refund = withdrawn_cost["credits"] or 0
+        free_back = allowance_give_back(
+            user.organisation, withdrawn_cost["free"] or 0, campaign.created_at
         )
         if refund:
             credits_add(
@@ -105,6 +108,7 @@ def campaign_cancel(
                 "campaign": campaign.pk,
                 "withdrawn": withdrawn,
                 "credits_refunded": refund,
+                "free_parts_returned": free_back,
             },
             request=request,
         )

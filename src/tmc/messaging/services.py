@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from tmc.accounts.models import CreditLedgerEntry, Organisation
 from tmc.accounts.pricing import (
+    allowance_give_back,
     allowance_left,
     allowance_lock,
     allowance_take,
@@ -567,6 +568,11 @@ def message_close(
                 kind=CreditLedgerEntry.Kind.REFUND,
                 reason=f"Refund for message {message.pk}",
             )
+        # Free parts come back to this month's allowance; a past month's
+        # allowance has lapsed.
+        allowance_give_back(
+            message.organisation, message.free_parts, message.created_at
+        )
     logger.info(
         "message %s and refunded id=%s credits=%s", status, message.pk, message.credits
     )

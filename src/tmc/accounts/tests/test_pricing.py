@@ -18,8 +18,9 @@ from tmc.audit.models import Event
 from tmc.identity.models import User
 from tmc.messaging import campaigns
 from tmc.messaging.campaigns import campaign_preview, campaign_send
+from tmc.messaging.cancelling import campaign_cancel
 from tmc.messaging.models import Campaign, Message
-from tmc.messaging.services import message_send
+from tmc.messaging.services import message_close, message_send
 from tmc.testing import Tenant, make_tenant, staff_client_for
 
 UK = "07400 123456"
@@ -293,3 +294,58 @@ def test_staff_change_a_package_and_bad_values_change_nothing(
     assert (package.credits_per_part, package.monthly_allowance) == (2, 10)
     event = Event.objects.get(action="package.changed")
     assert event.details["changed"] == ["credits_per_part", "monthly_allowance"]
+
+
+# --- refunds give free parts back -------------------------------------------------
+
+
+def test_a_refused_text_gives_back_its_free_parts_once(tenant_a: Tenant) -> None:
+    _package(tenant_a, allowance=3)
+    user = _fresh(tenant_a.user)
+    before = _organisation(tenant_a).credit_balance
+    message = message_send(user=user, recipient=UK, body="a" * 400)  # 3 parts
+    assert (message.free_parts, message.credits) == (3, 0)
+    Message.objects.filter(pk=message.pk).update(status=Message.Status.SUBMITTING)
+
+    assert message_close(
+        message_id=message.pk, status=Message.Status.FAILED, reason="Barred"
+    )
+
+    organisation = _organisation(tenant_a)
+    assert organisation.allowance_used == 0
+    assert organisation.credit_balance == before
+    assert not message_close(
+        message_id=message.pk, status=Message.Status.FAILED, reason="Barred"
+    )
+    assert _organisation(tenant_a).allowance_used == 0
+
+
+def test_a_last_months_free_parts_are_not_given_back(tenant_a: Tenant) -> None:
+    _package(tenant_a, allowance=5)
+    message = message_send(user=_fresh(tenant_a.user), recipient=UK, body="Hi")
+    Message.objects.filter(pk=message.pk).update(
+        status=Message.Status.SUBMITTING,
+        created_at=datetime.now(UTC) - timedelta(days=40),
+    )
+
+    message_close(message_id=message.pk, status=Message.Status.FAILED, reason="x")
+
+    assert _organisation(tenant_a).allowance_used == 1
+
+
+def test_a_cancelled_campaign_gives_back_its_free_parts(tenant_a: Tenant) -> None:
+    _package(tenant_a, allowance=4)
+    user = _fresh(tenant_a.user)
+    numbers = "\n".join(f"07400 00000{n}" for n in range(6))
+    before = _organisation(tenant_a).credit_balance
+    campaign = campaign_send(user=user, numbers_text=numbers, body="Hi")
+    assert (campaign.free_parts, campaign.credits_reserved) == (4, 2)
+
+    campaign_cancel(user=user, campaign=campaign)
+
+    organisation = _organisation(tenant_a)
+    assert organisation.allowance_used == 0
+    assert organisation.credit_balance == before
+    assert organisation.credit_balance == _ledger_sum(organisation)
+    event = Event.objects.get(action="campaign.cancelled")
+    assert event.details["free_parts_returned"] == 4
