@@ -18,6 +18,7 @@ urlpatterns = [
     path("questions/", include("tmc.boomerang.urls")),
     path("simulator/", include("tmc.gateways.simulator.urls")),
     path("gateways/http/", include("tmc.gateways.http.urls")),
+    path("gateways/vonage/", include("tmc.gateways.vonage.urls")),
     path("activity/", include("tmc.audit.urls")),
     path("notifications/", include("tmc.notifications.urls")),
     path("staff/", include("tmc.staff.urls")),

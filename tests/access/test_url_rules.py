@@ -241,6 +241,8 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         # signature (tmc.gateways.http.views).
         "http_gateway:reports",
         "http_gateway:inbound",
+        "vonage_gateway:reports",
+        "vonage_gateway:inbound",
     }
 
     assert with_ids <= covered, f"not in the access matrix: {with_ids - covered}"

@@ -20,6 +20,7 @@ class GatewayProvider(models.Model):
     class Kind(models.TextChoices):
         SMPP = "smpp", "SMPP 3.4"
         HTTP = "http", "Generic JSON over HTTP"
+        VONAGE = "vonage", "Vonage SMS API"
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.SlugField(

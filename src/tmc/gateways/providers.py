@@ -30,6 +30,7 @@ Kind = GatewayProvider.Kind
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     Kind.SMPP: ("password",),
     Kind.HTTP: ("auth_header", "callback_secret"),
+    Kind.VONAGE: ("api_secret", "signature_secret"),
 }
 # Names that the environment-configured adapters already answer to.
 RESERVED_NAMES = ("simulator", "smpp", "http")

@@ -56,6 +56,10 @@ def _provider_gateway(name: str) -> Gateway:
         from tmc.gateways.smpp.adapter import SmppGateway
 
         return SmppGateway(name=provider.name)
+    if provider.kind == GatewayProvider.Kind.VONAGE:
+        from tmc.gateways.vonage.adapter import VonageGateway
+
+        return VonageGateway.for_provider(provider)
     from tmc.gateways.http.adapter import HttpConfig, HttpGateway
 
     return HttpGateway(HttpConfig.from_provider(provider))

@@ -236,3 +236,37 @@ class HttpProviderForm(_ProviderForm):
             return fields_parse(self.cleaned_data.get("field_names") or "")
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from exc
+
+
+class VonageProviderForm(_ProviderForm):
+    SECRETS = ("api_secret", "signature_secret")
+
+    api_key = forms.CharField(label="API key", max_length=40)
+    api_secret = forms.CharField(
+        label="API secret", max_length=200, widget=forms.PasswordInput
+    )
+    signature_secret = forms.CharField(
+        max_length=200,
+        widget=forms.PasswordInput,
+        help_text="Vonage signs delivery receipts and inbound texts with it; "
+        "unsigned ones are refused. Point the account's webhooks at "
+        "/gateways/vonage/<name>/reports/ and /inbound/.",
+    )
+    signature_method = forms.ChoiceField(
+        choices=[(m, m) for m in ("sha256", "sha512", "sha1", "md5", "md5hash")],
+        initial="sha256",
+    )
+    base_url = forms.URLField(
+        label="SMS API address",
+        max_length=200,
+        required=False,
+        assume_scheme="https",
+        help_text="Empty for https://rest.nexmo.com.",
+    )
+    reports_url = forms.URLField(
+        label="Reports API address",
+        max_length=200,
+        required=False,
+        assume_scheme="https",
+        help_text="Empty for https://api.nexmo.com.",
+    )

@@ -46,6 +46,7 @@ from tmc.staff.forms import (
     StaffPasswordForm,
     StaffSecondPasswordForm,
     VirtualNumbersForm,
+    VonageProviderForm,
 )
 from tmc.staff.levels import MINIMUM_LEVEL, Capability, Level, may
 from tmc.staff.models import StaffAccess, StaffMember
@@ -518,9 +519,11 @@ def gateway_reset(request: HttpRequest) -> HttpResponse:
 
 # --- gateway providers ------------------------------------------------------------
 
-PROVIDER_FORMS: dict[str, type[SmppProviderForm] | type[HttpProviderForm]] = {
+ProviderForm = SmppProviderForm | HttpProviderForm | VonageProviderForm
+PROVIDER_FORMS: dict[str, type[ProviderForm]] = {
     GatewayProvider.Kind.SMPP: SmppProviderForm,
     GatewayProvider.Kind.HTTP: HttpProviderForm,
+    GatewayProvider.Kind.VONAGE: VonageProviderForm,
 }
 # A bind that has not written its status for this long is not running.
 BIND_SILENT_AFTER = timedelta(seconds=30)
@@ -568,7 +571,7 @@ def gateways(request: HttpRequest) -> HttpResponse:
 
 def _provider_form_save(
     request: HttpRequest,
-    form: SmppProviderForm | HttpProviderForm,
+    form: ProviderForm,
     *,
     kind: str,
     provider: GatewayProvider | None,

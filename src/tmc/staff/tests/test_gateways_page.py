@@ -223,3 +223,35 @@ def test_the_health_view_shows_binds_failures_and_errors(
     assert "Not reporting since" in page
     assert "no bind could take it" in page
     assert "Skipped until" in page
+
+
+def test_a_vonage_provider_keeps_its_secrets_sealed(staff: dict[int, Any]) -> None:
+    client = staff_client_for(staff[3])
+    url = reverse("staff:gateway_new", kwargs={"kind": "vonage"})
+
+    response = client.post(
+        url,
+        {
+            "name": "vonage-uk",
+            "enabled": "on",
+            "throughput": "30",
+            "api_key": "abcd1234",
+            "api_secret": "api-secret-x",
+            "signature_secret": "sig-secret-x",
+            "signature_method": "sha256",
+        },
+    )
+
+    assert response.status_code == 302
+    provider = GatewayProvider.objects.get(name="vonage-uk")
+    assert provider.settings["api_key"] == "abcd1234"
+    assert provider_credentials(provider) == {
+        "api_secret": "api-secret-x",
+        "signature_secret": "sig-secret-x",
+    }
+    page = client.get(
+        reverse("staff:gateway_edit", kwargs={"provider_id": provider.pk})
+    ).content.decode()
+    assert "api-secret-x" not in page
+    assert "sig-secret-x" not in page
+    assert gateway_named("vonage-uk").name == "vonage-uk"
