@@ -21,7 +21,7 @@ from tmc.messaging.campaigns import campaign_preview, campaign_send
 from tmc.messaging.cancelling import campaign_cancel
 from tmc.messaging.models import Campaign, Message
 from tmc.messaging.services import message_close, message_send
-from tmc.testing import Tenant, make_tenant, staff_client_for
+from tmc.testing import SENDER, Tenant, make_tenant, staff_client_for
 
 UK = "07400 123456"
 FRANCE = "+33 6 12 34 56 78"
@@ -349,3 +349,21 @@ def test_a_cancelled_campaign_gives_back_its_free_parts(tenant_a: Tenant) -> Non
     assert organisation.credit_balance == _ledger_sum(organisation)
     event = Event.objects.get(action="campaign.cancelled")
     assert event.details["free_parts_returned"] == 4
+
+
+def test_the_send_to_many_preview_shows_free_parts_and_priced_credits(
+    tenant_a: Tenant,
+) -> None:
+    _package(tenant_a, allowance=1, prices={"33": 3})
+    client = tenant_a.client_for(tenant_a.user)
+
+    response = client.post(
+        reverse("messaging:bulk"),
+        {"numbers": f"{UK}\n{FRANCE}", "sender": SENDER, "body": "Hi", "preview": "1"},
+        headers={"HX-Request": "true"},
+    )
+
+    page = response.content.decode()
+    assert 'data-testid="free-parts">1<' in page
+    assert 'data-testid="credits">3 ' in page
+    assert Campaign.objects.count() == 0
