@@ -99,14 +99,31 @@ def allowance_left(
 def charge_plan(
     prices: PriceList, recipients: Sequence[str], parts: int, free: int
 ) -> Charge:
-    """Share ``free`` parts among the messages in order; price the rest."""
-    credits: list[int] = []
-    free_parts: list[int] = []
-    for number in recipients:
-        taken = min(free, parts)
-        free -= taken
-        free_parts.append(taken)
-        credits.append((parts - taken) * prices.per_part(number))
+    """Share ``free`` parts among the messages in order; price the rest.
+
+    Built from repeated runs rather than a step per message where it can be:
+    a campaign may have 100,000 recipients, and this runs at its preview
+    and again at its acceptance.
+    """
+    count = len(recipients)
+    whole, rest = divmod(min(max(free, 0), parts * count), parts) if parts else (0, 0)
+    free_parts = [parts] * whole + ([rest] if rest else [])
+    free_parts += [0] * (count - len(free_parts))
+    if not prices.by_code:
+        paid = prices.default
+        credits = [0] * whole + ([(parts - rest) * paid] if rest else [])
+        credits += [parts * paid] * (count - len(credits))
+    else:
+        # Numbers of one country share their first digits: look each
+        # three-digit start up once.
+        price_of: dict[str, int] = {}
+        credits = []
+        for number, taken in zip(recipients, free_parts, strict=True):
+            start = number[:4]
+            price = price_of.get(start)
+            if price is None:
+                price = price_of[start] = prices.per_part(number)
+            credits.append((parts - taken) * price)
     return Charge(credits=tuple(credits), free_parts=tuple(free_parts))
 
 

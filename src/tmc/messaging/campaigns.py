@@ -379,7 +379,7 @@ def campaign_preview(
         short = InsufficientCredit(needed=preview.credits, available=preview.balance)
         raise ValidationError({"body": str(short)}) from short
     with transaction.atomic():
-        _check_limits(user, preview.credits)
+        _check_limits(user, preview.credits + preview.free_parts)
     return preview
 
 
@@ -502,7 +502,7 @@ def campaign_send(
                 preview.segments.parts,
                 allowance_left(locked, preview.prices, now),
             )
-        _check_limits(user, charge.total_credits)
+        _check_limits(user, charge.total_credits + charge.total_free)
         campaign = Campaign(
             organisation=user.organisation,
             created_by=user,

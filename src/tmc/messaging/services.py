@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -252,8 +252,8 @@ def message_create(
     assert transaction.get_connection().in_atomic_block
     now = timezone.now()
     credits, free_parts = _charge(user, composed, now) if charge else (0, 0)
-    if credits:
-        _check_limits(user, credits)
+    if credits or free_parts:
+        _check_limits(user, credits + free_parts)
     hold_until = user.organisation.quiet_release(now) if quiet_hours else None
     message = Message(
         organisation=user.organisation,
@@ -345,7 +345,12 @@ def message_expiry(organisation: Organisation, start: datetime) -> datetime:
 
 
 def _check_limits(user: User, credits: int) -> None:
-    """Refuse a send that would pass the user's daily or monthly limit."""
+    """Refuse a send that would pass the user's daily or monthly limit.
+
+    ``credits`` is the send's cost with each free part of the allowance
+    counted as a credit: the allowance is the organisation's, and a user's
+    limit holds whoever pays.
+    """
     if user.daily_message_limit is None and user.monthly_message_limit is None:
         return
     # Lock the sender's row: two sends by one user at once are counted one
@@ -362,7 +367,7 @@ def _check_limits(user: User, credits: int) -> None:
             continue
         used = (
             Message.objects.filter(created_by=user, created_at__gte=start).aggregate(
-                total=Sum("credits")
+                total=Sum(F("credits") + F("free_parts"))
             )["total"]
             or 0
         )

@@ -11,9 +11,11 @@ from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection
 from django.db.models import Sum
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tmc.accounts.models import CreditLedgerEntry, Organisation, Package, PackagePrice
-from tmc.accounts.pricing import allowance_left, price_list
+from tmc.accounts.pricing import PriceList, allowance_left, charge_plan, price_list
 from tmc.audit.models import Event
 from tmc.identity.models import User
 from tmc.messaging import campaigns
@@ -367,3 +369,46 @@ def test_the_send_to_many_preview_shows_free_parts_and_priced_credits(
     assert 'data-testid="free-parts">1<' in page
     assert 'data-testid="credits">3 ' in page
     assert Campaign.objects.count() == 0
+
+
+NUMBERS = ["+447400000001", "+33612345678", "+12025550143", "+353851234567"]
+
+
+@given(
+    recipients=st.lists(st.sampled_from(NUMBERS), max_size=30),
+    parts=st.integers(min_value=1, max_value=6),
+    free=st.integers(min_value=0, max_value=200),
+    priced=st.booleans(),
+)
+def test_the_charge_plan_gives_free_parts_in_order_and_prices_the_rest(
+    recipients: list[str], parts: int, free: int, priced: bool
+) -> None:
+    prices = (
+        PriceList(default=2, by_code={"33": 3, "1": 4, "353": 7})
+        if priced
+        else PriceList()
+    )
+
+    charge = charge_plan(prices, recipients, parts, free)
+
+    left = free
+    for number, taken, credits in zip(
+        recipients, charge.free_parts, charge.credits, strict=True
+    ):
+        assert taken == min(left, parts)
+        left -= taken
+        assert credits == (parts - taken) * prices.per_part(number)
+    assert charge.total_free == min(free, parts * len(recipients))
+
+
+def test_free_parts_count_towards_a_users_daily_limit(tenant_a: Tenant) -> None:
+    _package(tenant_a, allowance=100)
+    User.objects.filter(pk=tenant_a.user.pk).update(daily_message_limit=3)
+    user = _fresh(tenant_a.user)
+    message_send(user=user, recipient=UK, body="a" * 200)  # 2 free parts
+
+    with pytest.raises(ValidationError) as caught:
+        campaign_send(user=user, numbers_text="07400 000001\n07400 000002", body="Hi")
+
+    assert "daily limit of 3" in str(caught.value)
+    assert message_send(user=user, recipient=UK, body="Hi").free_parts == 1
