@@ -129,17 +129,19 @@ def _handsets(numbers: set[str]) -> dict[str, _Handset]:
     missing = numbers - found.keys()
     if missing:
         quote = connection.ops.quote_name
-        # Two batches creating one number at once: the unique number keeps
-        # one row, and both then read it. Names come from the model.
+        # One statement for the batch. Two batches creating one number at
+        # once: the unique number keeps one row, and both then read it.
+        # Names come from the model, values are parameters.
         insert = (
             f"INSERT INTO {quote(SimulatedHandset._meta.db_table)} "  # noqa: S608  # nosec B608
-            f"({quote('number')}, {quote('outcome')}) VALUES (%s, %s) "
+            f"({quote('number')}, {quote('outcome')}) VALUES "
+            f"{', '.join(['(%s, %s)'] * len(missing))} "
             f"ON CONFLICT ({quote('number')}) DO NOTHING"
         )
+        random = SimulatedHandset.Outcome.RANDOM.value
         with connection.cursor() as cursor:
-            cursor.executemany(
-                insert,
-                [(number, SimulatedHandset.Outcome.RANDOM.value) for number in missing],
+            cursor.execute(
+                insert, [value for number in missing for value in (number, random)]
             )
         found.update(read(missing))
     return found
