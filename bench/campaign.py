@@ -17,8 +17,10 @@ Prints:
 - messages/s dispatching ``--dispatch`` of the campaign's messages through
   the simulator (delivery reports included) with one worker process, then as
   many again with two, then with four; each worker claims batches of
-  ``DISPATCH_BATCH`` with SKIP LOCKED on PostgreSQL, and the ratio to the
-  plain insert's rows/s.
+  ``DISPATCH_BATCH`` with SKIP LOCKED on PostgreSQL. The peer, measured
+  first in the same run: ``--peer`` messages with two workers, claimed the
+  same way and each submitted in a transaction of its own (the path a
+  single text takes); and the ratio.
 
 The gateway's throughput limit is set far above what is measured
 (TMC_GATEWAY_RATE, unless given), so the figure is the platform's own.
@@ -42,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _setup import django_start, table_copy
 
 BATCH = 1000
+PEER_BATCH = 100
 PASSWORD = "Bench-Horse-Battery-42"  # noqa: S105  # nosec B105
 BODY = "Your shift on Saturday starts at 08:00. Reply STOP to opt out."
 
@@ -110,11 +113,24 @@ def _shaped_insert(
         f"INSERT INTO bench_shaped ({', '.join(_MESSAGE_COLUMNS)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(_MESSAGE_COLUMNS))})"
     )
-    rows = [
-        (organisation_id, user_id, campaign_id, uuid.uuid4().hex, "Bench", number,
-         number, number, BODY, "GSM-7", 1, 1, "queued", "", "", "", now, 0, now)
-        for number in numbers
-    ]  # fmt: skip
+    # By name, so the rows follow the columns whatever their order.
+    shared = {
+        "organisation_id": organisation_id, "created_by_id": user_id,
+        "campaign_id": campaign_id, "sender": "Bench", "body_sealed": BODY,
+        "encoding": "GSM-7", "parts": 1, "credits": 1, "free_parts": 0,
+        "status": "queued", "gateway": "", "provider_message_id": "",
+        "failure_reason": "", "created_at": now, "attempts": 0, "expires_at": now,
+    }  # fmt: skip
+    rows = []
+    for number in numbers:
+        values = {
+            **shared,
+            "uid": uuid.uuid4().hex,
+            "recipient_sealed": number,
+            "recipient_index": number,
+            "recipient_route": number,
+        }
+        rows.append(tuple(values[column] for column in _MESSAGE_COLUMNS))
     started = time.perf_counter()
     for start in range(0, len(rows), BATCH):
         with transaction.atomic(), connection.cursor() as cursor:
@@ -125,29 +141,44 @@ def _shaped_insert(
     return took
 
 
-def _drain(campaign_id: int, quota: int) -> None:
-    """One worker: claim and submit batches until ``quota`` are sent."""
+def _drain(campaign_id: int, quota: int, one_by_one: bool) -> None:
+    """One worker: claim and submit batches until ``quota`` are sent.
+
+    ``one_by_one`` is the peer: the same claims, each message then submitted
+    and recorded in a transaction of its own (``message_submit``, the path
+    a single text takes).
+    """
     from django.db import connections
 
-    from tmc.messaging.campaigns import campaign_dispatch_batch
+    from tmc.messaging.campaigns import _messages_claim, campaign_dispatch_batch
+    from tmc.messaging.models import Message
+    from tmc.messaging.services import message_submit
 
     connections.close_all()  # a forked worker opens its own connection
     sent = 0
     while sent < quota:
-        claimed = campaign_dispatch_batch(campaign_id=campaign_id)
+        if one_by_one:
+            ids = _messages_claim(campaign_id, PEER_BATCH)
+            for message in Message.objects.filter(pk__in=ids).order_by("pk"):
+                message_submit(message=message)
+            claimed = len(ids)
+        else:
+            claimed = campaign_dispatch_batch(campaign_id=campaign_id)
         if not claimed:
             break
         sent += claimed
     connections.close_all()
 
 
-def _dispatch(campaign_id: int, workers: int, quota: int) -> float:
+def _dispatch(
+    campaign_id: int, workers: int, quota: int, *, one_by_one: bool = False
+) -> float:
     from django.db import connections
 
     connections.close_all()
     context = multiprocessing.get_context("fork")
     processes = [
-        context.Process(target=_drain, args=(campaign_id, quota // workers))
+        context.Process(target=_drain, args=(campaign_id, quota // workers, one_by_one))
         for _ in range(workers)
     ]
     started = time.perf_counter()
@@ -163,6 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--dispatch", type=int, default=10_000)
+    parser.add_argument("--peer", type=int, default=2000)
     parser.add_argument("--database-url", default="")
     arguments = parser.parse_args()
     os.environ["TMC_SIMULATOR_REPORT_DELAY"] = "0"
@@ -230,24 +262,27 @@ def main() -> None:
         f"dispatch: batches of {campaigns.DISPATCH_BATCH}, gateway limit "
         f"{float(os.environ['TMC_GATEWAY_RATE']):,.0f} messages/s"
     )
-    for workers in (1, 2, 4):
-        before = Message.objects.filter(
-            campaign=campaign, status=Message.Status.QUEUED
-        ).count()
-        seconds = _dispatch(campaign.pk, workers, arguments.dispatch)
-        sent = (
-            before
-            - Message.objects.filter(
-                campaign=campaign, status=Message.Status.QUEUED
-            ).count()
-        )
+
+    def measure(workers: int, quota: int, *, one_by_one: bool = False) -> float:
+        queued = Message.objects.filter(campaign=campaign, status=Message.Status.QUEUED)
+        before = queued.count()
+        seconds = _dispatch(campaign.pk, workers, quota, one_by_one=one_by_one)
+        sent = before - queued.count()
         rate = sent / seconds
-        print(
-            f"dispatch through the simulator, {workers} worker process"
-            f"{'es' if workers > 1 else ''}: {rate:,.0f} messages/s "
-            f"({sent:,} in {seconds:.2f} s; {rate * plain / arguments.recipients:.2f}"
-            " of the plain insert's rows/s)"
+        label = f"{workers} worker process{'es' if workers > 1 else ''}" + (
+            ", one message a transaction (peer)" if one_by_one else ""
         )
+        print(
+            f"dispatch through the simulator, {label}: {rate:,.0f} messages/s "
+            f"({sent:,} in {seconds:.2f} s)"
+        )
+        return rate
+
+    peer = measure(2, arguments.peer, one_by_one=True)
+    for workers in (1, 2, 4):
+        rate = measure(workers, arguments.dispatch)
+        if workers == 2:
+            print(f"ratio 2 workers batched / peer: {rate / peer:.1f}")
     delivered = Message.objects.filter(
         campaign=campaign, status=Message.Status.DELIVERED
     ).count()
