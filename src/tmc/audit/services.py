@@ -9,6 +9,7 @@ database, and ``events_prune`` removes old events without breaking a chain.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -91,33 +92,39 @@ def client_address(request: HttpRequest | None) -> str | None:
         return None
 
 
-def _words(key: str) -> set[str]:
-    return set(re.split(r"[^a-z0-9]+", key.lower()))
+@functools.lru_cache(maxsize=1024)
+def _key_marks(key: str) -> tuple[bool, bool]:
+    """Whether a key marks its value confidential, and whether a number.
+
+    Cached: details use a small vocabulary of keys, and every recorded
+    action masks its details.
+    """
+    words = set(re.split(r"[^a-z0-9]+", key.lower()))
+    return bool(words & CONFIDENTIAL_WORDS), bool(words & NUMBER_WORDS)
 
 
 def _mask_value(value: Any, *, confidential: bool, number: bool) -> Any:
+    if isinstance(value, str):
+        if confidential:
+            return MASKED
+        if number and any(char.isdigit() for char in value):
+            return _number_mask(value)
+        return PHONE_LIKE.sub(_number_in_text, CONTROL_CHARACTERS.sub("", value))
     if isinstance(value, dict):
-        return {
-            str(key): _mask_value(
-                inner,
-                confidential=confidential
-                or bool(_words(str(key)) & CONFIDENTIAL_WORDS),
-                number=number or bool(_words(str(key)) & NUMBER_WORDS),
+        masked = {}
+        for key, inner in value.items():
+            name = str(key)
+            secret, numeric = _key_marks(name)
+            masked[name] = _mask_value(
+                inner, confidential=confidential or secret, number=number or numeric
             )
-            for key, inner in value.items()
-        }
+        return masked
     if isinstance(value, list | tuple | set | frozenset):
         return [
             _mask_value(inner, confidential=confidential, number=number)
             for inner in value
         ]
-    if not isinstance(value, str):
-        return value
-    if confidential:
-        return MASKED
-    if number and any(char.isdigit() for char in value):
-        return _number_mask(value)
-    return PHONE_LIKE.sub(_number_in_text, CONTROL_CHARACTERS.sub("", value))
+    return value
 
 
 def _number_in_text(found: re.Match[str]) -> str:
