@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tmc.accounts.models import Organisation
+from tmc.audit.services import EventFilter, events_for_organisation
 from tmc.boomerang.models import Ticket, VirtualNumber
 from tmc.boomerang.services import number_retire, numbers_add
 from tmc.formerrors import form_errors_add
@@ -231,6 +232,10 @@ def access(request: HttpRequest, organisation_id: int) -> HttpResponse:
     return _render(request, "access.html", {"form": form, "organisation": organisation})
 
 
+# The newest events of the organisation's activity log on its staff page.
+ACTIVITY_ROWS = 50
+
+
 def _organisation_page(
     request: HttpRequest,
     organisation: Organisation,
@@ -259,6 +264,11 @@ def _organisation_page(
             ),
             "recent": recent.select_related("created_by")[:20],
             "ledger": organisation.ledger.all()[:10],
+            # The organisation's whole log, newest first; this very view is
+            # already on it as staff.page_viewed.
+            "events": events_for_organisation(organisation, EventFilter())[
+                :ACTIVITY_ROWS
+            ],
             "revealed": revealed or {},
             "credits_form": CreditsForm(),
             "package_form": package_form

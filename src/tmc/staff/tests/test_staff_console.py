@@ -722,3 +722,25 @@ def test_a_reply_still_waiting_to_be_matched_is_not_in_the_unmatched_inbox(
 
     assert "Who is this?" not in before
     assert "Who is this?" in after
+
+
+def test_staff_see_the_organisations_activity_log_and_their_viewing_is_on_it(
+    staff: dict[int, Any], tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    """Staff read an organisation's whole log on its page, and opening the
+    page is itself recorded in that log; another organisation's events stay
+    off it."""
+    client = staff_client_for(staff[1])
+    _open(client, tenant_a.organisation, reason="Ticket 5150")
+
+    page = client.get(reverse("staff:organisation", args=[tenant_a.organisation.pk]))
+
+    activity = page.content.decode().split('data-testid="activity"')[1]
+    activity = activity.split("</table>")[0]
+    assert "staff.access_opened" in activity
+    assert "staff.page_viewed" in activity
+    assert f"user {tenant_a.user.pk}<" in activity
+    assert f"user {tenant_b.user.pk}<" not in activity
+    assert Event.objects.filter(
+        organisation=tenant_a.organisation, action="staff.page_viewed"
+    ).exists()
