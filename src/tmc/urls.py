@@ -24,5 +24,6 @@ urlpatterns = [
     path("staff/", include("tmc.staff.urls")),
     path("api/v1/", api_urls()),
     path("api-keys/", include("tmc.api.urls")),
+    path("2010-04-01/", include("tmc.api.twilio")),
     path("health/", health, name="health"),
 ]

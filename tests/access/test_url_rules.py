@@ -235,6 +235,10 @@ def test_the_matrix_covers_every_url_that_takes_an_id() -> None:
         "identity:session_end",
         "identity:device_revoke",
         "notifications:open",
+        # Twilio's shapes: the account is the key's, a message is found by
+        # its uid within the key's organisation (api/tests/test_twilio.py).
+        "twilio:message_create",
+        "twilio:message_fetch",
         # Reset links carry a signed token, not an object id.
         "identity:password_reset_confirm",
         # A provider's name, not an object id; callbacks are checked by

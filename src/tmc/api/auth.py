@@ -37,14 +37,19 @@ class ApiKeyAuth(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey:
         key = api_key_check(raw_key=token, address=client_address(request))
-        verdict = ratelimit.take(key.digest[:32])
-        if not verdict.allowed:
-            raise ApiError(
-                "rate_limited",
-                "Too many requests with this key; slow down.",
-                headers={"Retry-After": str(verdict.retry_after)},
-            )
+        rate_check(key)
         return key
+
+
+def rate_check(key: ApiKey) -> None:
+    """Take a token from the key's bucket, or answer 429 with Retry-After."""
+    verdict = ratelimit.take(key.digest[:32])
+    if not verdict.allowed:
+        raise ApiError(
+            "rate_limited",
+            "Too many requests with this key; slow down.",
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
 
 
 def api_key(request: HttpRequest) -> ApiKey:
