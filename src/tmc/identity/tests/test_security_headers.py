@@ -227,20 +227,27 @@ def test_forms_of_signed_in_users_refuse_a_post_without_a_csrf_token(
     assert accepted.status_code == 302
 
 
-def _views(patterns: list[Any]) -> list[tuple[str, Any]]:
+def _views(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
     found: list[tuple[str, Any]] = []
     for pattern in patterns:
+        route = prefix + str(pattern.pattern)
         if isinstance(pattern, URLResolver):
-            found += _views(pattern.url_patterns)
+            found += _views(pattern.url_patterns, route)
         elif isinstance(pattern, URLPattern):
-            found.append((str(pattern.pattern), pattern.callback))
+            found.append((route, pattern.callback))
     return found
 
 
 # Server-to-server callbacks from a gateway provider: no browser and no
-# session cookie reach them, and each request must carry an HMAC signature
-# (tmc.gateways.http.views), which is what a CSRF token would prove.
-SIGNED_CALLBACKS = ["<slug:provider>/reports/", "<slug:provider>/inbound/"]
+# session cookie reach them, and each request must carry the provider's
+# signature (tmc.gateways.http.views, tmc.gateways.vonage.views), which is
+# what a CSRF token would prove.
+SIGNED_CALLBACKS = [
+    "gateways/http/<slug:provider>/reports/",
+    "gateways/http/<slug:provider>/inbound/",
+    "gateways/vonage/<slug:provider>/reports/",
+    "gateways/vonage/<slug:provider>/inbound/",
+]
 
 
 def test_no_view_is_exempt_from_csrf() -> None:
