@@ -49,16 +49,22 @@ def _database(url: str, home: Path) -> dict[str, Any]:
             f"TMC_DATABASE_URL scheme {scheme!r} is not supported; "
             "use postgres://user@host:port/name or sqlite:///path"
         )
+    pool_size = env.read_int("TMC_DB_POOL_SIZE", 0, minimum=0)
+    pooled = pool_size > 0 and scheme.startswith("postgres")
+    conn_max_age = 0 if pooled else env.read_int("TMC_DB_CONN_MAX_AGE", 60, minimum=0)
     try:
         config: dict[str, Any] = dict(
-            dj_database_url.parse(
-                url, conn_max_age=env.read_int("TMC_DB_CONN_MAX_AGE", 60, minimum=0)
-            )
+            dj_database_url.parse(url, conn_max_age=conn_max_age)
         )
     except ValueError as exc:
         raise env.ConfigurationError(f"TMC_DATABASE_URL is not usable: {exc}") from exc
     if scheme.startswith("postgres"):
         config["CONN_HEALTH_CHECKS"] = True
+        if pooled:
+            config["OPTIONS"] = {
+                **config.get("OPTIONS", {}),
+                "pool": {"min_size": 1, "max_size": pool_size, "timeout": 10},
+            }
     else:
         config["OPTIONS"] = dict(_SQLITE_OPTIONS)
     return config
