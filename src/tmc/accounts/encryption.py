@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -62,6 +63,9 @@ class _Key:
 _lock = threading.Lock()
 _by_id: dict[str, _Key] = {}
 _current: dict[tuple[int, str], _Key] = {}
+# Keys created in a transaction not yet committed (or rolled back): the only
+# rows a transaction can see that might never exist for anyone else.
+_uncommitted: set[str] = set()
 
 
 def cache_clear() -> None:
@@ -106,6 +110,9 @@ def data_key_create(
     master = keys.read_master_key(settings.TMC_HOME)
     key_id = secrets.token_hex(8)
     secret = secrets.token_bytes(KEY_BYTES)
+    with _lock:
+        _uncommitted.add(key_id)
+    transaction.on_commit(partial(_committed, key_id))
     return DataKey.objects.create(
         organisation_id=organisation_id,
         key_id=key_id,
@@ -182,12 +189,20 @@ def organisation_erased(organisation_id: Owner) -> bool:
     ).exists()
 
 
+def _committed(key_id: str) -> None:
+    with _lock:
+        _uncommitted.discard(key_id)
+
+
 def _remember_after_commit(current: tuple[int, str] | None, entry: _Key) -> None:
     """Cache a key only once its row is surely committed.
 
-    A key created or read inside a transaction that then rolls back must not
-    outlive it in the cache: its id could be handed out again, and data
-    sealed with the cached key would have no stored key to open it.
+    A key created inside a transaction that then rolls back must not outlive
+    it in the cache: its id could be handed out again, and data sealed with
+    the cached key would have no stored key to open it. Any other row a
+    transaction reads was committed by someone else, so it is cached at once
+    (a batch inside one transaction then reads each key once, not once per
+    value).
     """
 
     def remember() -> None:
@@ -196,7 +211,12 @@ def _remember_after_commit(current: tuple[int, str] | None, entry: _Key) -> None
                 _current[current] = entry
             _by_id[entry.key_id] = entry
 
-    transaction.on_commit(remember)
+    with _lock:
+        created_here = entry.key_id in _uncommitted
+    if created_here:
+        transaction.on_commit(remember)
+    else:
+        remember()
 
 
 def _key_by_id(key_id: str) -> _Key:

@@ -68,13 +68,14 @@ def inbound_accept(
 ) -> InboundMessage:
     """Store a text from a handset to be matched soon; answer the gateway now.
 
-    One insert and one commit: once this returns the text is kept, whatever
-    happens next. A worker matches it (``replies_match_pending``), queued
-    once the insert commits.
+    One insert, committed by itself when the caller holds no transaction:
+    once this returns the text is kept, whatever happens next. A worker
+    matches it (``replies_match_pending``), queued once the insert commits.
     """
-    with transaction.atomic():
-        inbound = _store(gateway=gateway, sender=sender, recipient=recipient, body=body)
-        transaction.on_commit(replies_match_soon)
+    # No transaction of its own: in autocommit the INSERT is its own commit,
+    # one round trip to the database where BEGIN/INSERT/COMMIT took two.
+    inbound = _store(gateway=gateway, sender=sender, recipient=recipient, body=body)
+    transaction.on_commit(replies_match_soon)
     logger.info("inbound accepted id=%s gateway=%s", inbound.pk, gateway)
     return inbound
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ from tmc.lib import keys
 from tmc.lib.crypto import DecryptionError, derive_key, seal, unseal
 from tmc.messaging.models import ERASED, Message
 from tmc.messaging.services import message_send
-from tmc.testing import Tenant
+from tmc.testing import Tenant, make_tenant
 
 KEY = derive_key(os.urandom(32), "test")
 
@@ -198,3 +199,49 @@ def test_the_database_holds_no_plaintext(tenant_a: Tenant) -> None:
                         found.append((table, name))
 
     assert found == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_reads_each_committed_key_once() -> None:
+    """A batch opening many values in one transaction looks its key up once."""
+    owner = make_tenant("Initech").organisation.pk
+    tokens = [
+        encryption.encrypt(owner, f"text {n}", context=f"t|{n}") for n in range(5)
+    ]
+    encryption.cache_clear()
+
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        opened = [
+            encryption.decrypt(owner, token, context=f"t|{n}")
+            for n, token in enumerate(tokens)
+        ]
+
+    assert opened == [f"text {n}" for n in range(5)]
+    key_reads = [q for q in queries.captured_queries if "accounts_datakey" in q["sql"]]
+    assert len(key_reads) == 1
+
+
+def test_a_key_made_in_a_transaction_that_rolls_back_is_not_kept(
+    tenant_a: Tenant,
+) -> None:
+    owner = tenant_a.organisation.pk
+    DataKey.objects.filter(organisation_id=owner).delete()
+    encryption.cache_clear()
+
+    lost = ""
+
+    def seal_then_fail() -> None:
+        nonlocal lost
+        with transaction.atomic():
+            lost = encryption.encrypt(owner, "gone", context="t|1")
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        seal_then_fail()
+
+    assert not DataKey.objects.filter(key_id=encryption.key_id_of(lost)).exists()
+    with pytest.raises(encryption.KeyUnavailable):
+        encryption.decrypt(owner, lost, context="t|1")
+    kept = encryption.encrypt(owner, "kept", context="t|2")
+    assert encryption.key_id_of(kept) != encryption.key_id_of(lost)
+    assert encryption.decrypt(owner, kept, context="t|2") == "kept"
