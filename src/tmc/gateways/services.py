@@ -124,16 +124,7 @@ def delivery_reports_receive(*, gateway: str, reports: Sequence[DeliveryReport])
                 provider_message_id__in=provider_ids,
                 status__in=_REPORTABLE,
             ).exclude(provider_message_id="")
-            # Locked, so the ids read are those the UPDATE changes.
-            rows = list(
-                reported.select_for_update().values_list("pk", "organisation_id")
-            )
-            Message.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-                status=_REPORTED_STATUS[state],
-                completed_at=timezone.now(),
-                failure_reason=reason,
-            )
-            applied.extend(rows)
+            applied.extend(_outcome_apply(reported, state=state, reason=reason))
         message_statuses_notify(applied)
     if len(applied) < len(reports):
         logger.info(
@@ -142,6 +133,47 @@ def delivery_reports_receive(*, gateway: str, reports: Sequence[DeliveryReport])
             len(reports) - len(applied),
         )
     return len(applied)
+
+
+@dataclass(frozen=True)
+class MessageReport:
+    message_id: int
+    state: DeliveryState
+    reason: str = ""
+
+
+def message_reports_receive(*, gateway: str, reports: Sequence[MessageReport]) -> int:
+    """Record many outcomes adapters worked out from parts; return how many applied.
+
+    ``message_report_receive`` for many, in the caller's transaction or its
+    own: one UPDATE per outcome (and reason), the same rules.
+    """
+    outcomes: dict[tuple[DeliveryState, str], list[int]] = defaultdict(list)
+    for report in reports:
+        outcomes[report.state, report.reason[:200]].append(report.message_id)
+    applied: list[tuple[int, int]] = []
+    with transaction.atomic():
+        for (state, reason), message_ids in outcomes.items():
+            reported = Message.objects.filter(
+                gateway=gateway, pk__in=message_ids, status__in=_REPORTABLE
+            )
+            applied.extend(_outcome_apply(reported, state=state, reason=reason))
+        message_statuses_notify(applied)
+    return len(applied)
+
+
+def _outcome_apply(
+    reported: QuerySet[Message], *, state: DeliveryState, reason: str
+) -> list[tuple[int, int]]:
+    """Give the reported messages one outcome; return (id, organisation id) of each."""
+    # Locked, so the ids read are those the UPDATE changes.
+    rows = list(reported.select_for_update().values_list("pk", "organisation_id"))
+    Message.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+        status=_REPORTED_STATUS[state],
+        completed_at=timezone.now(),
+        failure_reason=reason,
+    )
+    return rows
 
 
 def message_statuses_notify(messages: Sequence[tuple[int, int]]) -> None:

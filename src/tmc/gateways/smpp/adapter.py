@@ -14,15 +14,9 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from tmc.gateways.base import (
-    BatchOutcome,
-    GatewayError,
-    Submission,
-    SubmitResult,
-    submit_each,
-)
+from tmc.gateways.base import BatchOutcome, GatewayError, Submission, SubmitResult
 from tmc.gateways.smpp.models import SmppPart
-from tmc.gateways.smpp.services import NAME, parts_queue
+from tmc.gateways.smpp.services import NAME, parts_queue_many
 
 logger = logging.getLogger(__name__)
 
@@ -32,26 +26,40 @@ class SmppGateway:
         self.name = name
 
     def submit(self, submission: Submission) -> SubmitResult:
-        if not submission.recipient.startswith("+"):
-            raise GatewayError("destination is not in E.164 form", permanent=True)
-        if submission.parts > 255:
-            raise GatewayError("more parts than a concatenated SMS has", permanent=True)
-
-        with transaction.atomic():
-            parts_queue(
-                message_id=submission.message_id,
-                total=submission.parts,
-                gateway=self.name,
-            )
-        logger.info(
-            "smpp queued message_id=%s parts=%s",
-            submission.message_id,
-            submission.parts,
-        )
-        return SubmitResult(provider_message_id="", pending=True)
+        (outcome,) = self.submit_batch([submission])
+        if isinstance(outcome, GatewayError):
+            raise outcome
+        return outcome
 
     def submit_batch(self, submissions: Sequence[Submission]) -> list[BatchOutcome]:
-        return submit_each(self, submissions)
+        """Queue the parts of every message it can take, in one INSERT."""
+        outcomes: list[BatchOutcome] = []
+        taken: list[Submission] = []
+        for submission in submissions:
+            if not submission.recipient.startswith("+"):
+                outcomes.append(
+                    GatewayError("destination is not in E.164 form", permanent=True)
+                )
+            elif submission.parts > 255:
+                outcomes.append(
+                    GatewayError(
+                        "more parts than a concatenated SMS has", permanent=True
+                    )
+                )
+            else:
+                outcomes.append(SubmitResult(provider_message_id="", pending=True))
+                taken.append(submission)
+
+        with transaction.atomic():
+            parts_queue_many(
+                messages=[(s.message_id, s.parts) for s in taken], gateway=self.name
+            )
+        logger.info(
+            "smpp queued messages=%s parts=%s",
+            len(taken),
+            sum(s.parts for s in taken),
+        )
+        return outcomes
 
     def lookup(self, message_id: int) -> str | None:
         """Whether the bind worker holds this message's parts.

@@ -3,17 +3,25 @@
 Why a worker process per bind rather than a thread in each task worker: an
 SMSC account allows few binds, and a window of outstanding submit_sm only
 pays off when many messages share one connection. The task workers queue
-parts in the database (``SmppPart``); this loop, in a single thread, claims
-as many as the window has room for, writes them, reads whatever the SMSC
-sends, and records it in one transaction per batch. A single thread owns the
+parts in the database (``SmppPart``); this loop, in a single thread, keeps
+a batch of them claimed ahead (``claim_ahead``, or the window if larger),
+writes them as the window has room, and reads what the SMSC sends back.
+Every so often, while the window is out, a round records what came back
+(answers, receipts, texts) in one transaction and claims the next batch in
+another: the database work overlaps the SMSC's, and costs two transactions
+a round however many parts the round moved, where a round per window
+would make a small window pay a commit per part. A single thread owns the
 socket, so the window, the sequence numbers and the pending answers need no
 locks. smpplib encodes and decodes the PDUs; the rest is here.
 
-Exactly-once is kept by the order of writes: a part is marked sent before
-its submit_sm leaves, so a bind lost before the answer leaves it
-"unanswered" for reconciliation rather than sending it twice; a deliver_sm
-is acknowledged only after what it said is committed, so the SMSC sends
-again whatever a crash lost.
+Exactly-once is kept by the order of writes: a part is marked sent when it
+is claimed, before its submit_sm leaves, so a bind lost before the answer
+leaves it "unanswered" for reconciliation rather than sending it twice.
+Parts claimed but not yet written go back to the queue when the bind is
+lost, throttled or stopped; only a process killed outright leaves them
+(at most one claimed batch) unanswered with those in flight, for the
+operator to reconcile. A deliver_sm is acknowledged only after what it said
+is committed, so the SMSC sends again whatever a crash lost.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +42,7 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from tmc.gateways.inbound_parts import InboundPiece, inbound_piece_receive
@@ -74,6 +83,9 @@ NPI_E164 = 1
 INTERFACE_VERSION = 0x34
 # How often a bound bind writes its status row for the health view.
 STATUS_SECONDS = 2.0
+# How long the socket stays quiet before what came back is recorded and the
+# SMSC's deliver_sm acknowledged, rather than at the end of a whole round.
+QUIET_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,10 @@ class BindConfig:
     gateway: str = NAME
     timeout: float = 10.0
     poll_seconds: float = 0.05
+    # Parts claimed at once; what a killed process may leave unanswered.
+    claim_ahead: int = 50
+    # The longest answers and receipts wait in memory to be recorded.
+    record_seconds: float = 0.05
     drain_seconds: float = 5.0
     reconnect_min: float = 0.5
     reconnect_max: float = 60.0
@@ -216,6 +232,7 @@ class SmppBind:
         self.bound = threading.Event()
         self._on_inbound = on_inbound
         self._inflight: dict[int, int] = {}  # sequence number -> part id
+        self._ready: deque[ClaimedPart] = deque()  # claimed, not yet written
         self._answers: list[Answer] = []
         self._throttled: list[int] = []
         self._receipts: list[Receipt] = []
@@ -226,6 +243,9 @@ class SmppBind:
         self._throttle_wait = config.throttle_min
         self._last_read = 0.0
         self._last_write = 0.0
+        self._last_round = 0.0
+        # The last read found the socket with nothing to read.
+        self._quiet = False
         self._closing = False
         self._status_at = 0.0
         self._status_accepted = 0
@@ -301,34 +321,72 @@ class SmppBind:
     def _session(self, client: _Client, stop: threading.Event) -> None:
         while not stop.is_set() and not self._closing:
             self._fill_window(client)
+            if self._round_due():
+                # While the window is out: record what came back, claim more.
+                self._flush(client)
+                self._claim()
+                self._fill_window(client)
             self._read(client)
-            self._flush(client)
             self._keep_alive(client)
             if time.monotonic() - self._status_at >= STATUS_SECONDS:
                 self._status(SmppBindStatus.State.BOUND)
         if not self._closing:
             self._shut_down(client)
 
-    def _fill_window(self, client: _Client) -> None:
-        free = self.config.window - len(self._inflight)
-        if free <= 0 or time.monotonic() < self._pause_until:
+    @property
+    def _ahead(self) -> int:
+        return max(self.config.claim_ahead, self.config.window)
+
+    def _round_due(self) -> bool:
+        """Whether to record and claim now rather than keep the socket busy."""
+        if len(self._ready) <= self._ahead // 2:
+            return True
+        if len(self._answers) + len(self._receipts) >= self._ahead:
+            return True
+        if self._throttled or self._texts or self._pieces:
+            return True
+        if self._quiet and (self._answers or self._receipts or self._unacked):
+            return True
+        return time.monotonic() - self._last_round >= self.config.record_seconds
+
+    def _claim(self) -> None:
+        """Claim parts ahead, up to a batch of them, once half are gone."""
+        self._last_round = time.monotonic()
+        if self._closing or self._last_round < self._pause_until:
             return
-        claimed = parts_claim(
-            bind=self.config.name, limit=free, gateway=self.config.gateway
+        if len(self._ready) > self._ahead // 2:
+            return
+        self._ready.extend(
+            parts_claim(
+                bind=self.config.name,
+                limit=self._ahead - len(self._ready),
+                gateway=self.config.gateway,
+            )
         )
-        for index, part in enumerate(claimed):
+
+    def _fill_window(self, client: _Client) -> None:
+        """Write claimed parts while the window has room."""
+        if time.monotonic() < self._pause_until:
+            return
+        while self._ready and len(self._inflight) < self.config.window:
+            part = self._ready.popleft()
             try:
                 pdu = client.send_message(**self._submit_fields(part))
             except Exception:
-                # The rest were never written: back to the queue. The one
-                # whose write failed may have left, so it is kept as in
-                # flight (under a key no sequence number takes) and becomes
-                # unanswered with the others.
-                parts_requeue(part_ids=[p.part_id for p in claimed[index + 1 :]])
+                # The rest were never written (``_lost`` puts them back).
+                # The one whose write failed may have left, so it is kept
+                # as in flight (under a key no sequence number takes) and
+                # becomes unanswered with the others.
                 self._inflight[-part.part_id] = part.part_id
                 raise
             self._inflight[pdu.sequence] = part.part_id
             self._last_write = time.monotonic()
+
+    def _unclaim(self) -> None:
+        """Put the parts claimed but never written back in the queue."""
+        if self._ready:
+            ready, self._ready = list(self._ready), deque()
+            parts_requeue(part_ids=[p.part_id for p in ready])
 
     def _submit_fields(self, part: ClaimedPart) -> dict[str, Any]:
         encoded = encode_part(
@@ -356,8 +414,18 @@ class SmppBind:
     def _read(self, client: _Client) -> None:
         """Read what has arrived, waiting a little if the window is full."""
         full = len(self._inflight) >= self.config.window
-        waiting = full or time.monotonic() < self._pause_until
-        timeout = 0.5 if waiting else self.config.poll_seconds
+        paused = time.monotonic() < self._pause_until
+        if self._ready and not (full or paused):
+            timeout = 0.0  # parts to write, and room for them
+        elif self._answers or self._receipts or self._unacked:
+            # Only a short wait: once the socket falls quiet they are
+            # recorded, since an SMSC holds further deliver_sm until those
+            # it sent are acknowledged, and would wait out a whole round.
+            timeout = QUIET_SECONDS
+        elif full or paused:
+            timeout = 0.5
+        else:
+            timeout = self.config.poll_seconds
         sock = client._socket
         for count in range(1000):
             pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
@@ -366,6 +434,7 @@ class SmppBind:
                     [sock], [], [], timeout if count == 0 else 0
                 )
                 if not ready:
+                    self._quiet = count == 0 and timeout > 0
                     return
             client.read_once(auto_send_enquire_link=False)
             if self._closing:
@@ -386,6 +455,7 @@ class SmppBind:
         """Wait for the window to empty, then unbind cleanly."""
         deadline = time.monotonic() + self.config.drain_seconds
         self._pause_until = float("inf")
+        self._unclaim()
         while self._inflight and time.monotonic() < deadline:
             self._read(client)
             self._flush(client)
@@ -556,17 +626,7 @@ class SmppBind:
         """Commit what the last reads brought, then acknowledge deliver_sm."""
         status = 0
         try:
-            if self._answers:
-                answers, self._answers = self._answers, []
-                answers_record(answers=answers, gateway=self.config.gateway)
-            if self._throttled:
-                throttled, self._throttled = self._throttled, []
-                parts_requeue(part_ids=throttled)
-            if self._receipts:
-                receipts, self._receipts = self._receipts, []
-                receipts_record(receipts=receipts, gateway=self.config.gateway)
-                self.stats.receipts += len(receipts)
-                self._last_receipt_at = timezone.now()
+            self._record()
             if client is not None:
                 while self._texts:
                     sender, recipient, body = self._texts[0]
@@ -605,6 +665,31 @@ class SmppBind:
         self._unacked.clear()
         self._last_write = time.monotonic()
 
+    def _record(self) -> None:
+        """Store answers, throttles and receipts read since the last round.
+
+        One transaction for them all: a round costs one commit whatever it
+        brought.
+        """
+        answers, self._answers = self._answers, []
+        throttled, self._throttled = self._throttled, []
+        receipts, self._receipts = self._receipts, []
+        if not (answers or throttled or receipts):
+            return
+        with transaction.atomic():
+            if answers:
+                answers_record(answers=answers, gateway=self.config.gateway)
+            if throttled:
+                # Those claimed after them go back too, so that the
+                # throttled go again first, in their order.
+                ready, self._ready = [p.part_id for p in self._ready], deque()
+                parts_requeue(part_ids=throttled + ready)
+            if receipts:
+                receipts_record(receipts=receipts, gateway=self.config.gateway)
+        self.stats.receipts += len(receipts)
+        if receipts:
+            self._last_receipt_at = timezone.now()
+
     def _lost(self) -> None:
         """Record what is known after the socket is gone."""
         # Answers already read are kept; deliver_sm not yet acknowledged
@@ -613,6 +698,7 @@ class SmppBind:
         self._pieces.clear()
         try:
             self._flush(None)
+            self._unclaim()
             if self._inflight:
                 self.stats.unanswered += parts_unanswered(
                     part_ids=list(self._inflight.values())
@@ -620,6 +706,7 @@ class SmppBind:
         except DatabaseError:
             logger.exception("smpp could not record a lost bind=%s", self.config.name)
         self._inflight.clear()
+        self._ready.clear()
         self._pause_until = 0.0
 
 

@@ -7,15 +7,20 @@ short transaction, so several workers (one per bind) can share the queue.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from tmc.gateways.base import DeliveryState
-from tmc.gateways.services import message_report_receive
+from tmc.gateways.services import (
+    MessageReport,
+    message_report_receive,
+    message_reports_receive,
+)
 from tmc.gateways.smpp.codec import Receipt, ReceiptState, id_key, id_other_base
 from tmc.gateways.smpp.models import SmppHeldReceipt, SmppPart
 from tmc.lib.segments import Encoding, count_segments
@@ -30,21 +35,32 @@ _OPEN = [State.QUEUED, State.SENT, State.ACCEPTED, State.UNANSWERED]
 
 
 def parts_queue(*, message_id: int, total: int, gateway: str = NAME) -> list[SmppPart]:
-    """Queue a message's parts for the bind, in the caller's transaction.
+    """Queue a message's parts for the bind, in the caller's transaction."""
+    return parts_queue_many(messages=[(message_id, total)], gateway=gateway)
 
-    The concatenation reference only has to differ between long messages to
-    one handset that are in flight together; the message id's low byte does.
+
+def parts_queue_many(
+    *, messages: Sequence[tuple[int, int]], gateway: str = NAME
+) -> list[SmppPart]:
+    """Queue the parts of (message id, parts) pairs, in one INSERT.
+
+    In the caller's transaction. The concatenation reference only has to
+    differ between long messages to one handset that are in flight
+    together; the message id's low byte does.
     """
-    reference = message_id % 256
     return SmppPart.objects.bulk_create(
-        SmppPart(
-            message_id=message_id,
-            gateway=gateway,
-            sequence=n,
-            total=total,
-            reference=reference,
-        )
-        for n in range(1, total + 1)
+        (
+            SmppPart(
+                message_id=message_id,
+                gateway=gateway,
+                sequence=n,
+                total=total,
+                reference=message_id % 256,
+            )
+            for message_id, total in messages
+            for n in range(1, total + 1)
+        ),
+        batch_size=1000,
     )
 
 
@@ -154,40 +170,22 @@ def answers_record(*, answers: Sequence[Answer], gateway: str = NAME) -> None:
     arrived before an id are applied once the id is stored.
     """
     now = timezone.now()
-    accepted = [a for a in answers if a.command_status == 0]
-    refused = [a for a in answers if a.command_status != 0]
     with transaction.atomic():
-        parts = SmppPart.objects.in_bulk([a.part_id for a in answers])
-        changed = []
-        for answer in answers:
-            part = parts.get(answer.part_id)
-            if part is None or part.state != State.SENT:
-                continue
-            part.answered_at = now
-            part.command_status = answer.command_status
-            if answer.command_status == 0:
-                part.state = State.ACCEPTED
-                part.provider_message_id = answer.provider_message_id
-                part.provider_key = id_key(answer.provider_message_id)
-                part.provider_alt_key = id_other_base(answer.provider_message_id)
-            else:
-                part.state = State.REFUSED
-                part.detail = answer.detail[:200]
-            changed.append(part)
-        SmppPart.objects.bulk_update(
-            changed,
-            [
-                "state",
-                "answered_at",
-                "command_status",
-                "provider_message_id",
-                "provider_key",
-                "provider_alt_key",
-                "detail",
-            ],
-        )
+        # Only parts still waiting for their answer: a repeated answer, or
+        # one for a part reconciled meanwhile, changes nothing.
+        waiting = {
+            pk: message_id
+            for pk, message_id in SmppPart.objects.select_for_update()
+            .filter(pk__in=[a.part_id for a in answers], state=State.SENT)
+            .values_list("pk", "message_id")
+        }
+        accepted = [
+            a for a in answers if a.command_status == 0 and a.part_id in waiting
+        ]
+        refused = [a for a in answers if a.command_status != 0 and a.part_id in waiting]
+        _accepted_store(accepted, now)
 
-        touched = {parts[a.part_id].message_id for a in accepted if a.part_id in parts}
+        touched = {waiting[a.part_id] for a in accepted}
         still_open = SmppPart.objects.filter(
             message_id__in=touched,
             state__in=[State.QUEUED, State.SENT, State.UNANSWERED],
@@ -199,38 +197,74 @@ def answers_record(*, answers: Sequence[Answer], gateway: str = NAME) -> None:
         )
 
         for answer in refused:
-            part = parts.get(answer.part_id)
-            if part is None or part.state != State.REFUSED:
-                continue
-            SmppPart.objects.filter(
-                message_id=part.message_id, state=State.QUEUED
-            ).update(state=State.CANCELLED)
-            message_report_receive(
-                gateway=part.gateway,
-                message_id=part.message_id,
-                state=DeliveryState.FAILED,
-                reason=f"The SMSC refused part {part.sequence} of {part.total}: "
-                f"{answer.detail}",
-            )
-            logger.warning(
-                "smpp part refused message_id=%s part=%s command_status=0x%08x",
-                part.message_id,
-                part.sequence,
-                answer.command_status,
-            )
+            _refused_store(answer, now)
 
-        held = _held_for([p for p in changed if p.state == State.ACCEPTED])
+        held = _held_for(accepted)
     if held:
         receipts_record(receipts=held, gateway=gateway)
 
 
-def _held_for(parts: Iterable[SmppPart]) -> list[Receipt]:
+def _accepted_store(accepted: Sequence[Answer], now: datetime) -> None:
+    # One plain UPDATE by id per part, sent with executemany: bulk_update's
+    # CASE per column cost more to build than the rest of the batch.
+    if not accepted:
+        return
+    table = connection.ops.quote_name(SmppPart._meta.db_table)
+    answered_at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET state = %s, answered_at = %s, "  # noqa: S608  # nosec B608
+            "command_status = 0, provider_message_id = %s, provider_key = %s, "
+            "provider_alt_key = %s WHERE id = %s AND state = %s",
+            [
+                (
+                    str(State.ACCEPTED),
+                    answered_at,
+                    answer.provider_message_id,
+                    id_key(answer.provider_message_id),
+                    id_other_base(answer.provider_message_id),
+                    answer.part_id,
+                    str(State.SENT),
+                )
+                for answer in accepted
+            ],
+        )
+
+
+def _refused_store(answer: Answer, now: datetime) -> None:
+    """Fail a refused part's message and cancel its parts not yet sent."""
+    SmppPart.objects.filter(pk=answer.part_id).update(
+        state=State.REFUSED,
+        answered_at=now,
+        command_status=answer.command_status,
+        detail=answer.detail[:200],
+    )
+    part = SmppPart.objects.get(pk=answer.part_id)
+    SmppPart.objects.filter(message_id=part.message_id, state=State.QUEUED).update(
+        state=State.CANCELLED
+    )
+    message_report_receive(
+        gateway=part.gateway,
+        message_id=part.message_id,
+        state=DeliveryState.FAILED,
+        reason=f"The SMSC refused part {part.sequence} of {part.total}: "
+        f"{answer.detail}",
+    )
+    logger.warning(
+        "smpp part refused message_id=%s part=%s command_status=0x%08x",
+        part.message_id,
+        part.sequence,
+        answer.command_status,
+    )
+
+
+def _held_for(accepted: Iterable[Answer]) -> list[Receipt]:
     """Take the held receipts that the newly known ids match."""
     keys = set()
-    for part in parts:
-        keys.add(part.provider_key)
-        if part.provider_alt_key:
-            keys.add(part.provider_alt_key)
+    for answer in accepted:
+        keys.add(id_key(answer.provider_message_id))
+        keys.add(id_other_base(answer.provider_message_id))
+    keys.discard("")
     if not keys or not SmppHeldReceipt.objects.exists():
         return []
     held = list(SmppHeldReceipt.objects.filter(key__in=keys))
@@ -241,87 +275,120 @@ def _held_for(parts: Iterable[SmppPart]) -> list[Receipt]:
     ]
 
 
-def _part_for(receipt: Receipt, gateway: str) -> SmppPart | None:
-    """The part a receipt names: the exact id first, then the other base."""
-    keys = [id_key(i) for i in receipt.ids]
-    parts = SmppPart.objects.filter(gateway=gateway)
-    for key in keys:
-        part = parts.filter(provider_key=key).order_by("-id").first()
-        if part is not None:
-            return part
-    return parts.filter(provider_alt_key__in=keys).order_by("-id").first()
+@dataclass(frozen=True)
+class _Named:
+    part_id: int
+    message_id: int
+    final: bool
+
+
+def _parts_named(receipts: Sequence[Receipt], gateway: str) -> list[_Named | None]:
+    """The part each receipt names: the exact id first, then the other base.
+
+    Two queries for the whole batch; where an id was reused, the newest part
+    with it wins.
+    """
+    keys = {id_key(i) for receipt in receipts for i in receipt.ids}
+    parts = SmppPart.objects.select_for_update().filter(gateway=gateway)
+    by_key: dict[str, _Named] = {}
+    by_alt_key: dict[str, _Named] = {}
+    for lookup, found in (("provider_key", by_key), ("provider_alt_key", by_alt_key)):
+        rows = parts.filter(**{f"{lookup}__in": keys}).order_by("id")
+        for pk, message_id, state, key in rows.values_list(
+            "pk", "message_id", "state", lookup
+        ):
+            found[key] = _Named(pk, message_id, state in SmppPart.FINAL_STATES)
+        keys -= found.keys()
+        if not keys:
+            break
+
+    named: list[_Named | None] = []
+    for receipt in receipts:
+        ids = [id_key(i) for i in receipt.ids]
+        candidates = [by_key[i] for i in ids if i in by_key] or [
+            by_alt_key[i] for i in ids if i in by_alt_key
+        ]
+        named.append(candidates[0] if candidates else None)
+    return named
 
 
 def receipts_record(*, receipts: Sequence[Receipt], gateway: str = NAME) -> None:
     """Apply delivery receipts to their parts, and settle their messages.
 
     A receipt naming an id no part has yet is held until the submit_sm_resp
-    that brings it is stored (``answers_record`` applies it then).
+    that brings it is stored (``answers_record`` applies it then). The
+    batch is a few statements whatever its size: the parts are found
+    together, changed with one UPDATE per outcome, and their messages
+    settled together.
     """
     now = timezone.now()
-    touched: set[int] = set()
+    final = [r for r in receipts if r.state is not ReceiptState.PENDING]
+    if not final:
+        return
     with transaction.atomic():
-        for receipt in receipts:
-            if receipt.state is ReceiptState.PENDING:
-                continue
-            part = _part_for(receipt, gateway)
-            if part is None:
-                SmppHeldReceipt.objects.create(
-                    key=id_key(receipt.ids[0]),
-                    state=receipt.state,
-                    stat=receipt.stat[:16],
-                    error=receipt.error[:16],
-                )
-                logger.info("smpp receipt held provider_id=%s", receipt.ids[0])
+        named = _parts_named(final, gateway)
+        unknown = [r for r, part in zip(final, named, strict=True) if part is None]
+        SmppHeldReceipt.objects.bulk_create(
+            SmppHeldReceipt(
+                key=id_key(receipt.ids[0]),
+                state=receipt.state,
+                stat=receipt.stat[:16],
+                error=receipt.error[:16],
+            )
+            for receipt in unknown
+        )
+        if unknown:
+            logger.info("smpp receipts held count=%s", len(unknown))
+
+        # The first receipt for a part that is not yet final decides it: a
+        # repeated receipt, or one for a part already final, changes nothing.
+        outcomes: dict[tuple[State, str], list[int]] = defaultdict(list)
+        decided: set[int] = set()
+        touched: set[int] = set()
+        for receipt, part in zip(final, named, strict=True):
+            if part is None or part.final or part.part_id in decided:
                 continue
             new_state = (
                 State.DELIVERED
                 if receipt.state is ReceiptState.DELIVERED
                 else State.FAILED
             )
-            # Conditional: a repeated receipt, or one for a part already
-            # final, changes nothing.
-            updated = (
-                SmppPart.objects.filter(pk=part.pk)
-                .filter(~Q(state__in=SmppPart.FINAL_STATES))
-                .update(
-                    state=new_state,
-                    reported_at=now,
-                    detail=f"stat:{receipt.stat} err:{receipt.error}"[:200],
-                )
-            )
-            if updated:
-                touched.add(part.message_id)
-        for message_id in sorted(touched):
-            _message_settle(message_id, gateway)
+            detail = f"stat:{receipt.stat} err:{receipt.error}"[:200]
+            outcomes[new_state, detail].append(part.part_id)
+            decided.add(part.part_id)
+            touched.add(part.message_id)
+        for (outcome, detail), part_ids in outcomes.items():
+            SmppPart.objects.filter(pk__in=part_ids).exclude(
+                state__in=SmppPart.FINAL_STATES
+            ).update(state=outcome, reported_at=now, detail=detail)
+        _messages_settle(touched, gateway)
 
 
-def _message_settle(message_id: int, gateway: str) -> None:
-    """Give a message one status from its parts' receipts.
+def _messages_settle(message_ids: Collection[int], gateway: str) -> None:
+    """Give each message one status from its parts' receipts.
 
     It failed as soon as one part failed (the handset cannot show the whole
     text); it is delivered once every part is.
     """
-    parts = list(
-        SmppPart.objects.filter(message_id=message_id).values_list(
-            "sequence", "total", "state", "detail"
-        )
+    parts: dict[int, list[tuple[int, int, str, str]]] = defaultdict(list)
+    rows = SmppPart.objects.filter(message_id__in=message_ids).order_by(
+        "message_id", "sequence"
     )
-    failed = [p for p in parts if p[2] == State.FAILED]
-    if failed:
-        sequence, total, _, detail = failed[0]
-        reason = (
-            f"Not delivered ({detail})"
-            if total == 1
-            else f"Part {sequence} of {total} not delivered ({detail})"
-        )
-        message_report_receive(
-            gateway=gateway,
-            message_id=message_id,
-            state=DeliveryState.FAILED,
-            reason=reason,
-        )
-    elif all(p[2] == State.DELIVERED for p in parts):
-        message_report_receive(
-            gateway=gateway, message_id=message_id, state=DeliveryState.DELIVERED
-        )
+    for message_id, sequence, total, state, detail in rows.values_list(
+        "message_id", "sequence", "total", "state", "detail"
+    ):
+        parts[message_id].append((sequence, total, state, detail))
+    reports = []
+    for message_id, its_parts in parts.items():
+        failed = [p for p in its_parts if p[2] == State.FAILED]
+        if failed:
+            sequence, total, _, detail = failed[0]
+            reason = (
+                f"Not delivered ({detail})"
+                if total == 1
+                else f"Part {sequence} of {total} not delivered ({detail})"
+            )
+            reports.append(MessageReport(message_id, DeliveryState.FAILED, reason))
+        elif all(p[2] == State.DELIVERED for p in its_parts):
+            reports.append(MessageReport(message_id, DeliveryState.DELIVERED))
+    message_reports_receive(gateway=gateway, reports=reports)
