@@ -113,26 +113,23 @@ def delivery_reports_receive(*, gateway: str, reports: Sequence[DeliveryReport])
     The rules of ``delivery_report_receive``, with one UPDATE per outcome
     (and reason) rather than one transaction per report.
     """
-    outcomes: dict[tuple[DeliveryState, str], list[str]] = defaultdict(list)
-    for report in reports:
-        outcomes[report.state, report.reason[:200]].append(report.provider_message_id)
-    applied: list[tuple[int, int]] = []
-    with transaction.atomic():
-        for (state, reason), provider_ids in outcomes.items():
-            reported = Message.objects.filter(
-                gateway=gateway,
-                provider_message_id__in=provider_ids,
-                status__in=_REPORTABLE,
-            ).exclude(provider_message_id="")
-            applied.extend(_outcome_apply(reported, state=state, reason=reason))
-        message_statuses_notify(applied)
-    if len(applied) < len(reports):
+    # A message without a provider id yet is named by no report.
+    applied = _outcomes_apply(
+        gateway=gateway,
+        column="provider_message_id",
+        outcomes=[
+            (r.provider_message_id, r.state, r.reason)
+            for r in reports
+            if r.provider_message_id
+        ],
+    )
+    if applied < len(reports):
         logger.info(
             "delivery reports for unknown or final messages gateway=%s count=%s",
             gateway,
-            len(reports) - len(applied),
+            len(reports) - applied,
         )
-    return len(applied)
+    return applied
 
 
 @dataclass(frozen=True)
@@ -148,32 +145,45 @@ def message_reports_receive(*, gateway: str, reports: Sequence[MessageReport]) -
     ``message_report_receive`` for many, in the caller's transaction or its
     own: one UPDATE per outcome (and reason), the same rules.
     """
-    outcomes: dict[tuple[DeliveryState, str], list[int]] = defaultdict(list)
-    for report in reports:
-        outcomes[report.state, report.reason[:200]].append(report.message_id)
+    return _outcomes_apply(
+        gateway=gateway,
+        column="pk",
+        outcomes=[(r.message_id, r.state, r.reason) for r in reports],
+    )
+
+
+def _outcomes_apply(
+    *,
+    gateway: str,
+    column: str,
+    outcomes: Sequence[tuple[str | int, DeliveryState, str]],
+) -> int:
+    """Apply (name, state, reason) outcomes; return how many messages changed.
+
+    Each name is a value of the message's ``column``. One transaction, one
+    UPDATE per state and reason, then the webhooks are told.
+    """
+    grouped: dict[tuple[DeliveryState, str], list[str | int]] = defaultdict(list)
+    for name, state, reason in outcomes:
+        grouped[state, reason[:200]].append(name)
     applied: list[tuple[int, int]] = []
     with transaction.atomic():
-        for (state, reason), message_ids in outcomes.items():
+        for (state, reason), names in grouped.items():
             reported = Message.objects.filter(
-                gateway=gateway, pk__in=message_ids, status__in=_REPORTABLE
+                gateway=gateway, status__in=_REPORTABLE, **{f"{column}__in": names}
             )
-            applied.extend(_outcome_apply(reported, state=state, reason=reason))
+            # Locked, so the ids read are those the UPDATE changes.
+            rows = list(
+                reported.select_for_update().values_list("pk", "organisation_id")
+            )
+            Message.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+                status=_REPORTED_STATUS[state],
+                completed_at=timezone.now(),
+                failure_reason=reason,
+            )
+            applied.extend(rows)
         message_statuses_notify(applied)
     return len(applied)
-
-
-def _outcome_apply(
-    reported: QuerySet[Message], *, state: DeliveryState, reason: str
-) -> list[tuple[int, int]]:
-    """Give the reported messages one outcome; return (id, organisation id) of each."""
-    # Locked, so the ids read are those the UPDATE changes.
-    rows = list(reported.select_for_update().values_list("pk", "organisation_id"))
-    Message.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-        status=_REPORTED_STATUS[state],
-        completed_at=timezone.now(),
-        failure_reason=reason,
-    )
-    return rows
 
 
 def message_statuses_notify(messages: Sequence[tuple[int, int]]) -> None:

@@ -34,11 +34,6 @@ State = SmppPart.State
 _OPEN = [State.QUEUED, State.SENT, State.ACCEPTED, State.UNANSWERED]
 
 
-def parts_queue(*, message_id: int, total: int, gateway: str = NAME) -> list[SmppPart]:
-    """Queue a message's parts for the bind, in the caller's transaction."""
-    return parts_queue_many(messages=[(message_id, total)], gateway=gateway)
-
-
 def parts_queue_many(
     *, messages: Sequence[tuple[int, int]], gateway: str = NAME
 ) -> list[SmppPart]:

@@ -8,7 +8,7 @@ from tmc.gateways.smpp.services import (
     Answer,
     answers_record,
     parts_claim,
-    parts_queue,
+    parts_queue_many,
     receipts_record,
 )
 from tmc.messaging.models import Message
@@ -21,7 +21,7 @@ def _queued(tenant: Tenant, body: str) -> Message:
     Message.objects.filter(pk=message.pk).update(
         status=Message.Status.SUBMITTING, gateway="smpp"
     )
-    parts_queue(message_id=message.pk, total=message.parts)
+    parts_queue_many(messages=[(message.pk, message.parts)])
     return message
 
 
